@@ -1,0 +1,63 @@
+# govern — two commands for a new user:  make demo  ·  make test
+# Everything they need (PostgreSQL server, opa, Python packages) is installed by `make tools`.
+
+SHELL       := /bin/bash
+PYTHON      ?= python3
+VENV        := .venv
+TOOLS       := .tools
+OPA_VERSION := v1.22.2
+OPA         := $(TOOLS)/bin/opa
+REGO_FILES   = $(shell find policies rego_tests examples -name '*.rego' | sort)
+
+export PATH       := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export GOVERN_OPA := $(CURDIR)/$(OPA)
+
+.PHONY: help tools system opa venv test rego-check rego-test pytest demo bench clean
+
+help:
+	@echo "make demo   install everything, start PostgreSQL + OPA, validate/plan/apply the example mesh"
+	@echo "make test   install everything and run every check (Rego and Python, real OPA + PostgreSQL)"
+	@echo "make bench  time validate/plan/apply on a synthetic mesh (bench/README.md)"
+
+tools: system opa venv
+
+system:
+	@scripts/install-system-packages
+
+opa: $(TOOLS)/opa-$(OPA_VERSION).stamp
+$(TOOLS)/opa-$(OPA_VERSION).stamp:
+	@mkdir -p $(TOOLS)/bin
+	@if ! $(OPA) version 2>/dev/null | grep -q "^Version: $(OPA_VERSION:v%=%)$$"; then \
+	  echo "building opa $(OPA_VERSION) into $(TOOLS)/bin (about 2 minutes, once)"; \
+	  GOBIN=$(CURDIR)/$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/open-policy-agent/opa@$(OPA_VERSION); \
+	fi
+	@$(OPA) version | head -1
+	@touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	@$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+rego-check: opa
+	opa check --strict $(REGO_FILES)
+	opa fmt --list --fail $(REGO_FILES)
+
+rego-test: opa
+	opa test $(REGO_FILES)
+
+pytest: tools
+	$(VENV)/bin/python -m pytest -q
+
+test: tools rego-check rego-test pytest
+
+demo: tools
+	@scripts/demo
+
+bench: tools
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf .demo .pytest_cache build *.egg-info

@@ -1,0 +1,289 @@
+"""The commands of `govern`. Each one is a thin shell over govern.engine.pipeline."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from govern.engine import pipeline
+from govern.engine.errors import GovernError, SpecError, Problem
+from govern.engine.mesh import load_config, load_mesh
+from govern.engine.opa import find_opa, run_tests
+from govern.engine.plan import Plan, render_markdown, render_text
+from govern.engine.spec import MeshConfig, ProductSpec
+
+from .main import FORMATS, cli, handle_errors, mesh_root
+from .render import RichReporter, emit_json, warn
+
+
+def _warn_diagnostics(plan: Plan, fmt: str) -> None:
+    if fmt != "json":
+        for d in plan.diagnostics:
+            warn(f"{d.subject}: {d.message}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+@handle_errors
+def validate(ctx: click.Context, fmt: str) -> None:
+    """Check the mesh: schema of every file, `opa check --strict`, store name limits, and the
+    mesh-wide guardrails (which need the directory and OPA, but no store).
+
+    Exit 0 when valid, 1 with every problem listed (file: field: message) otherwise.
+    """
+    inputs = pipeline.load_inputs(mesh_root(ctx))
+    pipeline.check_rego(inputs.mesh)
+    with pipeline.opa_session(inputs) as client:
+        evaluation = pipeline.evaluate(client, inputs.mesh, inputs.snapshot)
+        pipeline.check_violations(evaluation.violations)
+        problems = []
+        for name, connector in pipeline.connectors_for(inputs.mesh).items():
+            desired = connector.desired(evaluation.access, inputs.mesh,
+                                        inputs.snapshot.users.keys(), None, None)
+            problems += [Problem(inputs.snapshot.source, d.subject, d.message)
+                         for d in desired.diagnostics if d.severity == "error"]
+        if problems:
+            raise SpecError(problems)
+    summary = {"valid": True, "products": len(inputs.mesh.products),
+               "users": len(inputs.snapshot.users), "grants": len(evaluation.access)}
+    if fmt == "json":
+        emit_json(summary)
+    else:
+        click.echo(f"Valid: {summary['products']} products, {summary['users']} users, "
+                   f"{summary['grants']} access grants, no guardrail violations.")
+
+
+@cli.command("test")
+@click.option("-v", "--verbose", is_flag=True, help="Show every test.")
+@click.pass_context
+@handle_errors
+def test_cmd(ctx: click.Context, verbose: bool) -> None:
+    """Run `opa test` over the platform policies and every product's policy and tests, and
+    print the coverage. Exit 0 when every test passes."""
+    mesh = load_mesh(mesh_root(ctx))
+    platform = Path(str(resources.files("govern.policies")))
+    files = sorted(platform.rglob("*.rego"))
+    try:
+        suites = Path(str(resources.files("govern.rego_tests")))
+        files += sorted(suites.rglob("*.rego"))
+    except ModuleNotFoundError:
+        pass
+    for product in mesh.products:
+        files.append(product.policy)
+        if product.test:
+            files.append(product.test)
+        else:
+            warn(f"{product.ref}: no policy_test.rego")
+    binary = find_opa(mesh.config.opa.binary)
+    result = run_tests(binary, files, verbose)
+    click.echo(result.stdout.rstrip())
+    if result.returncode != 0:
+        if result.stderr.strip():
+            click.echo(result.stderr.rstrip(), err=True)
+        raise GovernError("opa test failed")
+    coverage = run_tests(binary, files, coverage=True)
+    try:
+        percent = json.loads(coverage.stdout).get("coverage")
+        click.echo(f"coverage: {percent:.1f}%")
+    except (ValueError, TypeError):
+        pass
+
+
+def _scope(product: tuple[str, ...], target: tuple[str, ...]):
+    return (list(product) or None), (list(target) or None)
+
+
+@cli.command()
+@click.option("--product", "-p", multiple=True, metavar="DOMAIN/NAME",
+              help="Only this product (repeatable).")
+@click.option("--target", "-t", multiple=True, help="Only this target (repeatable).")
+@click.option("--format", "fmt", type=FORMATS, default="text")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Save the plan as JSON for "
+              "`govern apply PLAN`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 = no changes, 2 = changes, "
+              "1 = error.")
+@click.option("--allow-mass-revoke", is_flag=True, help="Do not stop a plan that revokes more "
+              "than guards.max_revoke_fraction of the managed grants.")
+@click.pass_context
+@handle_errors
+def plan(ctx: click.Context, product, target, fmt, out, detailed_exitcode,
+         allow_mass_revoke) -> None:
+    """Show what apply would change in each store.
+
+    \b
+    Examples:
+      govern plan
+      govern plan --product hcp/hcp_master --format markdown   # a PR comment
+      govern plan --out plan.json && govern apply plan.json
+    """
+    products, targets = _scope(product, target)
+    inputs = pipeline.load_inputs(mesh_root(ctx))
+    reporter = RichReporter.for_terminal(fmt)
+    try:
+        with pipeline.opa_session(inputs) as client:
+            result, _ = pipeline.make_plan(inputs, client, products=products, targets=targets,
+                                           allow_mass_revoke=allow_mass_revoke,
+                                           reporter=reporter)
+    finally:
+        getattr(reporter, "close", lambda: None)()
+    if out:
+        result.save(Path(out))
+    if fmt == "json":
+        emit_json(result.to_dict())
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_text(result))
+        if out:
+            click.echo(f"Saved to {out}; apply it with: govern apply {out}")
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--product", "-p", multiple=True, metavar="DOMAIN/NAME")
+@click.option("--target", "-t", multiple=True)
+@click.option("--allow-mass-revoke", is_flag=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+@handle_errors
+def apply(ctx: click.Context, plan_file, auto_approve, product, target, allow_mass_revoke,
+          fmt) -> None:
+    """Apply a saved plan (refused if the store or the inputs changed since it was made), or
+    plan and apply now. Every applied change is appended to the audit log.
+
+    Without --auto-approve, apply shows the plan and asks; in a pipeline (no terminal) it
+    refuses to run unasked.
+    """
+    products, targets = _scope(product, target)
+    saved = Plan.load(Path(plan_file)) if plan_file else None
+    inputs = pipeline.load_inputs(mesh_root(ctx))
+
+    def confirm(p: Plan) -> bool:
+        if auto_approve or saved is not None:
+            return True
+        click.echo(render_text(p))
+        if not sys.stdin.isatty():
+            raise GovernError("apply needs --auto-approve when not run from a terminal")
+        return click.confirm("Apply these changes?", default=False)
+
+    reporter = RichReporter.for_terminal(fmt)
+    try:
+        with pipeline.opa_session(inputs) as client:
+            result = pipeline.apply(inputs, client, saved, products=products, targets=targets,
+                                    allow_mass_revoke=allow_mass_revoke, confirm=confirm,
+                                    reporter=reporter)
+    finally:
+        getattr(reporter, "close", lambda: None)()
+    total = sum(result.executed.values())
+    if fmt == "json":
+        emit_json({"plan_id": result.plan.plan_id, "executed": result.executed})
+    elif not result.plan.has_changes:
+        click.echo("No changes. The stores match the policies.")
+    elif total:
+        click.echo(f"Applied plan {result.plan.plan_id}: {total} statements "
+                   f"({', '.join(f'{t}: {n}' for t, n in result.executed.items())}).")
+    else:
+        click.echo("Nothing applied.")
+
+
+@cli.command()
+@click.option("--config", "what", flag_value="config", help="Schema of govern.yaml.")
+@click.option("--product", "what", flag_value="product", default=True,
+              help="Schema of product.yaml (default).")
+def schema(what: str) -> None:
+    """Print the JSON Schema of product.yaml (or govern.yaml with --config), for editors."""
+    model = MeshConfig if what == "config" else ProductSpec
+    emit_json(model.model_json_schema(by_alias=True))
+
+
+@cli.group()
+def new() -> None:
+    """Scaffold new mesh content."""
+
+
+PRODUCT_TEMPLATE = """\
+name: {name}
+domain: {domain}
+description: TODO one sentence on what this product holds and for whom.
+owner: {domain}-team
+classification: internal
+access: approval-required
+sharing_agreement: TODO link to the data sharing agreement
+distribution: none
+type: source-aligned
+ports:
+  - name: main
+    target: {target}
+    location: {{schema: {name}}}
+    datasets:
+      - name: {name}
+        columns:
+          - {{name: id, type: text, description: TODO}}
+"""
+
+POLICY_TEMPLATE = """\
+# {domain}/{name}: who may read which port.
+package products.{domain}.{name}
+
+import data.govern.lib
+
+# Members of the domain team (incl. nested groups) read port main.
+grants contains lib.read(user, "main") if some user in lib.domain_members("{domain}")
+
+# Anyone with an approved access request reads port main.
+grants contains lib.read(user, "main") if some user in lib.approved("{domain}/{name}", "main", "read")
+"""
+
+TEST_TEMPLATE = """\
+package products.{domain}.{name}_test
+
+import data.products.{domain}.{name}
+
+directory := {{
+\t"users": {{"ann": {{"id": "ann", "attributes": {{}}, "groups": ["{domain}-team"]}}, "zed": {{"id": "zed", "attributes": {{}}, "groups": []}}}},
+\t"groups": {{"{domain}-team": {{"members": ["ann"], "subgroups": []}}}},
+}}
+
+test_team_member_reads if {{
+\t{{"principal": "ann", "port": "main", "access": "read"}} in {name}.grants with data.directory as directory
+\t\twith data.approvals as []
+}}
+
+test_outsider_denied if {{
+\tcount({{g | some g in {name}.grants; g.principal == "zed"}}) == 0 with data.directory as directory
+\t\twith data.approvals as []
+}}
+"""
+
+
+@new.command("product")
+@click.argument("ref", metavar="DOMAIN/NAME")
+@click.pass_context
+@handle_errors
+def new_product(ctx: click.Context, ref: str) -> None:
+    """Scaffold products/DOMAIN/NAME with product.yaml, policy.rego and policy_test.rego."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*/[a-z][a-z0-9_]*", ref):
+        raise GovernError(f"{ref!r}: want DOMAIN/NAME, lower-case letters, digits and _")
+    root = mesh_root(ctx)
+    config = load_config(root)
+    domain, name = ref.split("/")
+    folder = root / "products" / domain / name
+    if folder.exists():
+        raise GovernError(f"{folder} already exists")
+    target = sorted(config.targets)[0]
+    folder.mkdir(parents=True)
+    values = {"domain": domain, "name": name, "target": target}
+    (folder / "product.yaml").write_text(PRODUCT_TEMPLATE.format(**values))
+    (folder / "policy.rego").write_text(POLICY_TEMPLATE.format(**values))
+    (folder / "policy_test.rego").write_text(TEST_TEMPLATE.format(**values))
+    click.echo(f"Created {folder.relative_to(root)}/ (product.yaml, policy.rego, "
+               "policy_test.rego). Next: fill in the TODOs, then `govern validate`.")

@@ -1,0 +1,361 @@
+"""PostgreSQL: engine-managed roles per product port and access level.
+
+For port P of product D/N the engine manages ``<prefix>D_N_P_read`` (USAGE on the schema,
+SELECT on the port's tables) and, when any principal writes, ``<prefix>D_N_P_write`` (adds
+INSERT, UPDATE, DELETE). Directory users get memberships of those roles. Users missing in the
+store are reported and skipped, unless the target sets ``create_login_roles``; login roles
+are created, never dropped. Roles without the prefix are never touched.
+
+The actual state is read in two catalog queries, whatever the mesh size (docs/connectors.md).
+Identifiers only ever go through ``psycopg.sql.Identifier``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import psycopg
+from psycopg import sql
+
+from govern.engine.errors import ConnectorError, Problem
+from govern.engine.mesh import Mesh, PRODUCT_FILE
+from govern.engine.models import (Access, AccessLevel, Action, Change, Diagnostic, Grant,
+                                  Privilege, fingerprint)
+from govern.engine.spec import TargetConfig
+
+from .base import Desired, ExecuteReport, Progress
+
+MAX_NAME_BYTES = 63  # NAMEDATALEN - 1; longer names are silently truncated by the server
+RESERVED = {"public", "none", "current_user", "session_user", "current_role"}
+READ_PRIVILEGES = (Privilege.SELECT,)
+WRITE_PRIVILEGES = (Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE)
+_RELKINDS = "('r','v','m','p','f')"
+
+ROLES_QUERY = """
+SELECT r.rolname, r.rolcanlogin,
+       COALESCE((SELECT array_agg(DISTINCT m.rolname)
+                   FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member
+                  WHERE am.roleid = r.oid), '{}') AS members
+  FROM pg_roles r
+"""
+
+# Schema and relation privileges held by managed roles, plus which port relations exist.
+PRIVILEGES_QUERY = f"""
+WITH managed AS (SELECT oid, rolname FROM pg_roles WHERE starts_with(rolname, %(prefix)s))
+SELECT 'schema' AS kind, n.nspname AS schema, NULL::name AS name,
+       m.rolname AS grantee, a.privilege_type
+  FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
+  JOIN managed m ON m.oid = a.grantee
+UNION ALL
+SELECT 'table', n.nspname, c.relname, m.rolname, a.privilege_type
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ CROSS JOIN LATERAL aclexplode(c.relacl) a
+  JOIN managed m ON m.oid = a.grantee
+ WHERE c.relkind IN {_RELKINDS}
+UNION ALL
+SELECT 'exists', n.nspname, c.relname, NULL, NULL
+  FROM pg_namespace n
+  LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN {_RELKINDS}
+ WHERE n.nspname = ANY(%(schemas)s)
+"""
+
+_RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
+              psycopg.errors.LockNotAvailable)
+
+
+@dataclass(frozen=True)
+class PostgresState:
+    roles: frozenset[str]
+    memberships: frozenset[tuple[str, str]]  # (managed role, member)
+    privileges: frozenset[tuple[str, str, tuple[str, ...]]]  # (grantee, privilege, object)
+    schemas: frozenset[str]  # port schemas that exist
+    tables: frozenset[tuple[str, str]]  # (schema, relation) that exist in port schemas
+    round_trips: int = 0
+
+
+class PostgresConnector:
+    def __init__(self, name: str, config: TargetConfig, prefix: str):
+        self.name = name
+        self.config = config
+        self.prefix = prefix
+        self._conn: psycopg.Connection | None = None
+
+    # ------------------------------------------------------------------ names (pure)
+    def role_name(self, product: str, port: str, access: AccessLevel) -> str:
+        domain, name = product.split("/")
+        return f"{self.prefix}{domain}_{name}_{port}_{access.value}"
+
+    def principal(self, user_id: str) -> str:
+        return self.config.principal_template.format(id=user_id)
+
+    def _ports(self, mesh: Mesh, products: Sequence[str] | None = None):
+        for product in mesh.products:
+            if products is not None and product.ref not in products:
+                continue
+            for index, port in enumerate(product.spec.ports):
+                if port.target == self.name:
+                    yield product, index, port
+
+    def check_names(self, mesh: Mesh) -> list[Problem]:
+        problems: list[Problem] = []
+        owners: dict[str, str] = {}
+        for product, i, port in self._ports(mesh):
+            file = _rel(product.folder / PRODUCT_FILE, mesh)
+            at = f"ports[{i}]"
+            if not port.location.schema_:
+                problems.append(Problem(file, f"{at}.location.schema",
+                                        f"required for PostgreSQL target {self.name}"))
+            names = [(f"{at}.location.schema", port.location.schema_ or "")]
+            for j, ds in enumerate(port.datasets):
+                names.append((f"{at}.datasets[{j}].name", ds.name))
+                names += [(f"{at}.datasets[{j}].columns[{k}].name", c.name)
+                          for k, c in enumerate(ds.columns)]
+            for path, value in names:
+                if len(value.encode()) > MAX_NAME_BYTES:
+                    problems.append(Problem(file, path, f"{len(value.encode())} bytes; PostgreSQL "
+                                            f"names are at most {MAX_NAME_BYTES}"))
+            for access in AccessLevel:
+                role = self.role_name(product.ref, port.name, access)
+                if len(role.encode()) > MAX_NAME_BYTES:
+                    problems.append(Problem(file, f"{at}.name", f"managed role {role} is "
+                                            f"{len(role.encode())} bytes; at most {MAX_NAME_BYTES}"))
+                where = f"{product.ref} port {port.name}"
+                if owners.setdefault(role, where) != where:
+                    problems.append(Problem(file, f"{at}.name", f"managed role {role} collides "
+                                            f"with {owners[role]}"))
+        return problems
+
+    def check_principal(self, user_id: str) -> str | None:
+        """Why a directory user cannot be a role of this store, or None."""
+        role = self.principal(user_id)
+        if len(role.encode()) > MAX_NAME_BYTES:
+            return f"role name {role!r} is {len(role.encode())} bytes; at most {MAX_NAME_BYTES}"
+        if role.startswith(self.prefix):
+            return f"role name {role!r} starts with the managed prefix {self.prefix!r}"
+        if role.lower() in RESERVED or role.startswith("pg_") or "\x00" in role:
+            return f"role name {role!r} is reserved in PostgreSQL"
+        return None
+
+    # ------------------------------------------------------------------ desired (pure)
+    def desired(self, access: Iterable[Access], mesh: Mesh, principals: Iterable[str],
+                state: PostgresState | None, products: Sequence[str] | None) -> Desired:
+        grants: set[Grant] = set()
+        notes: list[Diagnostic] = []
+        ports = {(p.ref, port.name): port for p, _, port in self._ports(mesh, products)}
+        used: set[tuple[str, str, AccessLevel]] = {(r, n, AccessLevel.READ) for r, n in ports}
+        for item in access:
+            if (item.product, item.port) in ports:
+                used.add((item.product, item.port, item.access))
+
+        for product, port_name, level in sorted(used):
+            port = ports[(product, port_name)]
+            role = self.role_name(product, port_name, level)
+            schema = port.location.schema_ or ""
+            grants.add(Grant(self.name, role, Privilege.EXISTS, ("role", role)))
+            if state is not None and schema not in state.schemas:
+                notes.append(Diagnostic("warning", f"{product} port {port_name}",
+                                        f"schema {schema!r} does not exist in target "
+                                        f"{self.name}; its grants are skipped"))
+                continue
+            grants.add(Grant(self.name, role, Privilege.USAGE, ("schema", schema)))
+            for ds in port.datasets:
+                if state is not None and (schema, ds.name) not in state.tables:
+                    if level is AccessLevel.READ:
+                        notes.append(Diagnostic("warning", f"{product} port {port_name}",
+                                                f"table {schema}.{ds.name} does not exist in "
+                                                f"target {self.name}; skipped"))
+                    continue
+                privileges = WRITE_PRIVILEGES if level is AccessLevel.WRITE else READ_PRIVILEGES
+                grants.update(Grant(self.name, role, p, ("table", schema, ds.name))
+                              for p in privileges)
+
+        valid = set(principals)
+        refused: set[str] = set()
+        for item in sorted(access):
+            if (item.product, item.port) not in ports or item.principal in refused:
+                continue
+            if item.principal not in valid:
+                continue
+            reason = self.check_principal(item.principal)
+            if reason:
+                refused.add(item.principal)
+                notes.append(Diagnostic("error", f"principal {item.principal}", reason))
+                continue
+            member = self.principal(item.principal)
+            if state is not None and member not in state.roles:
+                if not self.config.create_login_roles:
+                    notes.append(Diagnostic("warning", f"principal {item.principal}",
+                                            f"no role {member!r} in target {self.name}; "
+                                            "skipped (set create_login_roles to create it)"))
+                    continue
+            if self.config.create_login_roles:
+                grants.add(Grant(self.name, member, Privilege.EXISTS, ("role", member)))
+            role = self.role_name(item.product, item.port, item.access)
+            grants.add(Grant(self.name, member, Privilege.MEMBER, ("role", role)))
+        return Desired(frozenset(grants), tuple(_dedupe(notes)))
+
+    # ------------------------------------------------------------------ actual (pure)
+    def scope_roles(self, mesh: Mesh, products: Sequence[str] | None) -> set[str] | None:
+        if products is None:
+            return None
+        return {self.role_name(p.ref, port.name, level)
+                for p, _, port in self._ports(mesh, products) for level in AccessLevel}
+
+    def actual(self, state: PostgresState, desired: Desired, products: Sequence[str] | None,
+               mesh: Mesh) -> frozenset[Grant]:
+        scope = self.scope_roles(mesh, products)
+
+        def managed(role: str) -> bool:
+            return role.startswith(self.prefix) and (scope is None or role in scope)
+
+        grants = {Grant(self.name, r, Privilege.EXISTS, ("role", r))
+                  for r in state.roles if managed(r)}
+        grants.update(Grant(self.name, member, Privilege.MEMBER, ("role", role))
+                      for role, member in state.memberships if managed(role))
+        grants.update(Grant(self.name, grantee, Privilege(priv), obj)
+                      for grantee, priv, obj in state.privileges if managed(grantee))
+        # login roles the engine would create: present only when they exist already
+        grants.update(g for g in desired.grants
+                      if g.privilege is Privilege.EXISTS and not g.principal.startswith(self.prefix)
+                      and g.principal in state.roles)
+        return frozenset(grants)
+
+    def state_fingerprint(self, state: PostgresState, actual: frozenset[Grant]) -> str:
+        return fingerprint([*(g.to_dict() for g in actual),
+                            *(["schema", s] for s in state.schemas),
+                            *(["table", s, t] for s, t in state.tables)])
+
+    # ------------------------------------------------------------------ I/O: read
+    def _connect(self) -> psycopg.Connection:
+        if self._conn is not None:
+            return self._conn
+        dsn = self.config.dsn or (os.environ.get(self.config.dsn_env or "") or None)
+        if not dsn:
+            where = f"${self.config.dsn_env}" if self.config.dsn_env else "dsn / dsn_env"
+            raise ConnectorError(self.name, f"no connection string: set {where}")
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True,
+                                         connect_timeout=self.config.connect_timeout_seconds,
+                                         application_name="govern")
+        except psycopg.Error as exc:
+            raise ConnectorError(self.name, f"cannot connect: {_first_line(exc)}") from exc
+        return self._conn
+
+    def read(self, mesh: Mesh | None = None) -> PostgresState:
+        schemas = sorted({port.location.schema_ or "" for _, _, port in self._ports(mesh)}) \
+            if mesh is not None else []
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(ROLES_QUERY)
+                role_rows = cur.fetchall()
+                cur.execute(PRIVILEGES_QUERY, {"prefix": self.prefix, "schemas": schemas})
+                priv_rows = cur.fetchall()
+        except psycopg.Error as exc:
+            raise ConnectorError(self.name, f"cannot read the catalog: {_first_line(exc)}") from exc
+        roles = frozenset(r[0] for r in role_rows)
+        memberships = frozenset((r[0], m) for r in role_rows if r[0].startswith(self.prefix)
+                                for m in r[2])
+        privileges, present, tables = set(), set(), set()
+        for kind, schema, name, grantee, privilege in priv_rows:
+            if kind == "schema":
+                privileges.add((grantee, privilege, ("schema", schema)))
+            elif kind == "table":
+                privileges.add((grantee, privilege, ("table", schema, name)))
+            else:
+                present.add(schema)
+                if name is not None:
+                    tables.add((schema, name))
+        return PostgresState(roles, memberships, frozenset(privileges), frozenset(present),
+                             frozenset(tables), round_trips=2)
+
+    # ------------------------------------------------------------------ render (pure)
+    def statement(self, change: Change) -> sql.Composed:
+        g = change.grant
+        add = change.action is Action.ADD
+        who = sql.Identifier(g.principal)
+        if g.privilege is Privilege.EXISTS:
+            if not add:
+                if not g.principal.startswith(self.prefix):
+                    raise ConnectorError(self.name, f"refusing to drop unmanaged role {g.principal}")
+                return sql.SQL("DROP ROLE {}").format(who)
+            login = sql.SQL("NOLOGIN" if g.principal.startswith(self.prefix) else "LOGIN")
+            return sql.SQL("CREATE ROLE {} {}").format(who, login)
+        if g.privilege is Privilege.MEMBER:
+            role = sql.Identifier(g.object[1])
+            template = "GRANT {} TO {}" if add else "REVOKE {} FROM {}"
+            return sql.SQL(template).format(role, who)
+        kind, *names = g.object
+        target = sql.Identifier(*names)
+        keyword = {"schema": "SCHEMA", "table": "TABLE"}[kind]
+        template = "GRANT {} ON {} {} TO {}" if add else "REVOKE {} ON {} {} FROM {}"
+        return sql.SQL(template).format(sql.SQL(g.privilege.value), sql.SQL(keyword), target, who)
+
+    def render(self, changes: Sequence[Change]) -> list[str]:
+        return [self.statement(c).as_string(None) for c in changes]
+
+    # ------------------------------------------------------------------ I/O: execute
+    def execute(self, changes: Sequence[Change], progress: Progress | None = None,
+                attempts: int = 3) -> ExecuteReport:
+        report = ExecuteReport(self.name)
+        statements = [self.statement(c) for c in changes]
+        conn = self._connect()
+        size = self.config.batch_size
+        for start in range(0, len(statements), size):
+            batch = statements[start:start + size]
+            for attempt in range(1, attempts + 1):
+                try:
+                    with conn.transaction(), conn.cursor() as cur:
+                        cur.execute(sql.SQL(";\n").join(batch))
+                    break
+                except _RETRYABLE:
+                    if attempt == attempts:
+                        report.error = f"batch {report.batches + 1} failed {attempts} times"
+                        raise ConnectorError(self.name, report.error) from None
+                except psycopg.Error as exc:
+                    failed = self._locate(conn, batch)
+                    report.error = _first_line(exc)
+                    raise ConnectorError(self.name, report.error, failed) from exc
+            report.batches += 1
+            report.executed += [s.as_string(None) for s in batch]
+            if progress:
+                progress(len(batch))
+        return report
+
+    @staticmethod
+    def _locate(conn: psycopg.Connection, batch: list[sql.Composed]) -> str | None:
+        """Which statement of a failed batch fails (replayed one by one, then rolled back)."""
+        try:
+            with conn.transaction(force_rollback=True), conn.cursor() as cur:
+                for stmt in batch:
+                    try:
+                        with conn.transaction():
+                            cur.execute(stmt)
+                    except psycopg.Error:
+                        return stmt.as_string(None)
+        except psycopg.Error:
+            return None
+        return None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _rel(path, mesh: Mesh) -> str:
+    try:
+        return str(path.relative_to(mesh.root))
+    except ValueError:
+        return str(path)
+
+
+def _dedupe(items: list[Diagnostic]) -> list[Diagnostic]:
+    return list(dict.fromkeys(items))

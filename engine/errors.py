@@ -1,0 +1,92 @@
+"""The one exception tree of govern. Every error a user can meet is one of these.
+
+    GovernError                      exit 1, one line
+    ├── SpecError                    govern.yaml / product.yaml invalid (carries every problem)
+    ├── PolicyError                  Rego does not compile, a decision is undefined or fails
+    │   └── OPAUnavailable           the OPA server cannot be reached or started
+    ├── IdentityError                the directory is missing, unreachable or implausible
+    ├── ConnectorError               a target failed (carries target and statement)
+    └── PlanError                    the plan cannot be applied
+        ├── StalePlan                store or inputs changed since the plan was saved
+        ├── GuardrailViolation       mesh-wide guardrails produced violations
+        └── MassRevoke               more revokes than the configured threshold
+
+Lower-level exceptions (httpx, psycopg, OSError) are translated at the edge with
+``raise ... from exc``; library code never calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GovernError(Exception):
+    """Base of every error govern reports; ``str(err)`` is the one-line message."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one file, at one field path (``ports[0].datasets[1].name``)."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class SpecError(GovernError):
+    """The mesh is invalid. ``problems`` holds every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.path, p.message))
+        first = self.problems[0] if self.problems else "invalid mesh"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+
+class PolicyError(GovernError):
+    """A policy failed to compile or to evaluate, or its decision was undefined."""
+
+
+class OPAUnavailable(PolicyError):
+    """OPA could not be started or reached."""
+
+
+class IdentityError(GovernError):
+    """The directory could not be read, or what it returned cannot be trusted."""
+
+
+class ConnectorError(GovernError):
+    """A storage target failed. ``statement`` is the statement that failed, if any."""
+
+    def __init__(self, target: str, message: str, statement: str | None = None):
+        self.target = target
+        self.statement = statement
+        super().__init__(f"target {target}: {message}")
+
+
+class PlanError(GovernError):
+    """The plan cannot be made or applied."""
+
+
+class StalePlan(PlanError):
+    """A saved plan no longer matches the store or the inputs."""
+
+
+class GuardrailViolation(PlanError):
+    """Mesh-wide guardrails produced violations; ``violations`` lists them all."""
+
+    def __init__(self, violations: list[dict[str, str]]):
+        self.violations = violations
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        super().__init__(f"guardrail {first.get('rule')}: {first.get('message')}{more}")
+
+
+class MassRevoke(PlanError):
+    """The plan revokes more managed grants than the configured threshold allows."""

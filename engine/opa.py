@@ -1,0 +1,238 @@
+"""A small, typed, fail-closed client for OPA's REST API (httpx), and the local OPA runtime.
+
+Why not opa-python-client: see docs/decisions/0001-opa-client.md. In short, an undefined
+decision here is an error (:class:`PolicyError`), never an empty result; timeouts, bearer
+token and CA bundle are the caller's; policies are uploaded exactly as given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote
+
+import httpx
+
+from .errors import OPAUnavailable, PolicyError, Problem
+
+#: the OPA version govern is built and tested with (Makefile builds exactly this one)
+OPA_VERSION = "v1.22.2"
+
+
+@dataclass(frozen=True)
+class Decision:
+    path: str
+    result: Any
+    decision_id: str | None
+
+
+class OPAClient:
+    """Talks to one OPA server. Thread-safe; reuse it for the whole run."""
+
+    def __init__(self, url: str, *, token: str | None = None, ca_file: str | None = None,
+                 timeout: float = 30.0, concurrency: int = 8):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        verify: Any = ca_file if ca_file else True
+        self.url = url.rstrip("/")
+        self.concurrency = concurrency
+        self._http = httpx.Client(base_url=self.url, headers=headers, verify=verify,
+                                  timeout=httpx.Timeout(timeout),
+                                  limits=httpx.Limits(max_connections=concurrency))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "OPAClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise OPAUnavailable(f"OPA at {self.url} timed out on {path}") from exc
+        except httpx.HTTPError as exc:
+            raise OPAUnavailable(f"OPA at {self.url} unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise PolicyError(f"OPA {method} {path}: {_opa_message(response)}")
+        return response
+
+    def health(self) -> None:
+        self._request("GET", "/health")
+
+    # -- uploads ---------------------------------------------------------------------------
+    def put_policy(self, policy_id: str, text: str) -> None:
+        self._request("PUT", f"/v1/policies/{quote(policy_id, safe='/')}", content=text.encode(),
+                      headers={"Content-Type": "text/plain"})
+
+    def put_data(self, path: str, document: Any) -> None:
+        self._request("PUT", f"/v1/data/{path.strip('/')}",
+                      content=json.dumps(document).encode(),
+                      headers={"Content-Type": "application/json"})
+
+    # -- decisions -------------------------------------------------------------------------
+    def decide(self, path: str, input: Any = None) -> Decision:
+        """Evaluate ``data.<path>``; raise PolicyError when it is undefined or fails."""
+        body = {} if input is None else {"input": input}
+        response = self._request("POST", f"/v1/data/{path.strip('/')}",
+                                 params={"strict-builtin-errors": "true"},
+                                 content=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+        payload = response.json()
+        if "result" not in payload:
+            dotted = path.strip("/").replace("/", ".")
+            raise PolicyError(f"decision data.{dotted} is undefined (missing package or rule?)")
+        return Decision(path, payload["result"], payload.get("decision_id"))
+
+    def decide_many(self, paths: Sequence[str]) -> list[Decision]:
+        """One decision per path, issued concurrently; the first failure is raised."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self.decide, paths))
+
+    def query(self, query: str, input: Any = None) -> list[dict[str, Any]]:
+        """An ad-hoc query (``POST /v1/query``); returns the list of bindings."""
+        body: dict[str, Any] = {"query": query}
+        if input is not None:
+            body["input"] = input
+        response = self._request("POST", "/v1/query", content=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+        return response.json().get("result", [])
+
+
+def _opa_message(response: httpx.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    message = payload.get("message", f"HTTP {response.status_code}")
+    errors = payload.get("errors") or []
+    if errors:
+        err = errors[0]
+        loc = err.get("location") or {}
+        where = f"{loc.get('file', '')}:{loc.get('row', '')}" if loc else ""
+        message = f"{where} {err.get('message', message)}".strip()
+    return f"{payload.get('code', 'error')}: {message}"
+
+
+# ---------------------------------------------------------------- local runtime
+
+def find_opa(configured: str | None = None) -> str:
+    """The opa binary: govern.yaml's opa.binary, $GOVERN_OPA, the project tool folder, PATH."""
+    candidates = [configured, os.environ.get("GOVERN_OPA"),
+                  str(Path(__file__).resolve().parent.parent / ".tools" / "bin" / "opa"),
+                  shutil.which("opa")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise OPAUnavailable("opa binary not found: run `make tools`, or set opa.binary in "
+                         "govern.yaml or $GOVERN_OPA")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OPAServer:
+    """``opa run --server`` on a free loopback port, for one run; stopped on exit."""
+
+    def __init__(self, binary: str, log_file: Path | None = None, start_timeout: float = 15.0):
+        self.binary = binary
+        self.log_file = log_file
+        self.start_timeout = start_timeout
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "OPAServer":
+        self.port = free_port()
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self._proc = subprocess.Popen(
+                [self.binary, "run", "--server", "--skip-version-check",
+                 "--addr", f"127.0.0.1:{self.port}", "--log-level", "error",
+                 "--set", "decision_logs.console=true"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        except OSError as exc:
+            raise OPAUnavailable(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise OPAUnavailable(f"opa exited with status {self._proc.returncode} at start")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise OPAUnavailable(f"opa did not become healthy within {self.start_timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> "OPAServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def check(binary: str, paths: Iterable[Path], root: Path) -> list[Problem]:
+    """``opa check --strict`` over Rego files; each compile error becomes a Problem."""
+    files = [str(p) for p in paths]
+    proc = subprocess.run([binary, "check", "--strict", "--format", "json", *files],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return []
+    try:
+        errors = json.loads(proc.stdout or proc.stderr).get("errors", [])
+    except ValueError:
+        return [Problem("opa check", "", (proc.stderr or proc.stdout).strip().splitlines()[0])]
+    problems = []
+    for err in errors:
+        loc = err.get("location") or {}
+        file = loc.get("file", "")
+        try:
+            file = str(Path(file).resolve().relative_to(root))
+        except ValueError:
+            pass
+        problems.append(Problem(file, f"line {loc.get('row', '?')}",
+                                f"{err.get('code', 'rego_error')}: {err.get('message', '')}"))
+    return problems or [Problem("opa check", "", "failed without a message")]
+
+
+def run_tests(binary: str, paths: Iterable[Path], verbose: bool = False,
+              coverage: bool = False) -> subprocess.CompletedProcess[str]:
+    """``opa test`` over the given Rego files (only those: YAML beside them is not data)."""
+    args = [binary, "test", *(str(p) for p in paths)]
+    if verbose:
+        args.append("-v")
+    if coverage:
+        args += ["--coverage", "--format", "json"]
+    return subprocess.run(args, capture_output=True, text=True, check=False)

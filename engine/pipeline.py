@@ -1,0 +1,281 @@
+"""The pipeline, stage by stage: load → directory → approvals → evaluate → desired → actual →
+diff → plan → apply. Each stage is a function; only OPA, the directory and the connectors do
+I/O, and every stage raises a GovernError rather than return a partial result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from govern.connectors.base import Connector, make_connector
+from govern.identity.base import Snapshot
+from govern.identity.file import FileDirectory
+
+from . import audit
+from .approvals import Approval, load_approvals
+from .diff import diff
+from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
+                     SpecError, StalePlan)
+from .evaluate import Evaluation, evaluate, platform_policies, upload
+from .guards import check_mass_revoke, check_violations
+from .mesh import Mesh, load_mesh
+from .opa import OPAClient, OPAServer, check, find_opa
+from .plan import Plan, TargetPlan
+
+
+class Reporter:
+    """Progress of long work. The CLI draws it with rich; the default says nothing."""
+
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class Inputs:
+    mesh: Mesh
+    snapshot: Snapshot
+    approvals: tuple[Approval, ...]
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.mesh.fingerprint(), self.snapshot.fingerprint(),
+                     *(a.model_dump_json() for a in self.approvals)):
+            digest.update(part.encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+
+@dataclass
+class Timings:
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------ load
+
+def connectors_for(mesh: Mesh, targets: Sequence[str] | None = None) -> dict[str, Connector]:
+    if targets is not None:
+        unknown = sorted(set(targets) - set(mesh.config.targets))
+        if unknown:
+            raise SpecError([Problem("govern.yaml", "targets", f"unknown target {unknown[0]!r}")])
+    return {name: make_connector(name, cfg, mesh.config.managed_prefix)
+            for name, cfg in sorted(mesh.config.targets.items())
+            if targets is None or name in targets}
+
+
+def load_inputs(root: Path, today: dt.date | None = None,
+                timings: Timings | None = None) -> Inputs:
+    timings = timings or Timings()
+    with timings.measure("load"):
+        mesh = load_mesh(root)
+        problems = [p for c in connectors_for(mesh).values() for p in c.check_names(mesh)]
+        if problems:
+            raise SpecError(problems)
+    with timings.measure("directory"):
+        snapshot = FileDirectory(mesh.resolve(mesh.config.directory.path)).snapshot()
+    with timings.measure("approvals"):
+        path = mesh.config.approvals.path
+        approvals = load_approvals(mesh.resolve(path) if path else None,
+                                   today or dt.date.today())
+    return Inputs(mesh, snapshot, approvals)
+
+
+def policy_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+# ------------------------------------------------------------------------ OPA
+
+@contextmanager
+def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAClient]:
+    """An OPA client with the run's policies and data uploaded: a server govern starts on a
+    free loopback port, or the server named by ``opa.url``."""
+    cfg = inputs.mesh.config.opa
+    timings = timings or Timings()
+    server = None
+    try:
+        if cfg.url:
+            url, token = cfg.url, _token(cfg, inputs.mesh)
+        else:
+            log_dir = inputs.mesh.resolve(".govern")
+            log_dir.mkdir(exist_ok=True)
+            with timings.measure("opa start"):
+                server = OPAServer(find_opa(cfg.binary), log_dir / "opa.log").start()
+            url, token = server.url, None
+        with OPAClient(url, token=token, ca_file=cfg.ca_file, timeout=cfg.timeout_seconds,
+                       concurrency=cfg.concurrency) as client:
+            if cfg.upload:
+                with timings.measure("opa upload"):
+                    upload(client, inputs.mesh, inputs.snapshot, inputs.approvals)
+            yield client
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _token(cfg, mesh: Mesh) -> str | None:
+    import os
+
+    if cfg.token_env:
+        value = os.environ.get(cfg.token_env)
+        if not value:
+            raise OPAUnavailable(f"opa.token_env: ${cfg.token_env} is not set")
+        return value
+    if cfg.token_file:
+        try:
+            return mesh.resolve(cfg.token_file).read_text().strip()
+        except OSError as exc:
+            raise OPAUnavailable(f"opa.token_file: {exc.strerror or exc}") from exc
+    return None
+
+
+def check_rego(mesh: Mesh) -> None:
+    """``opa check --strict`` over platform and product policies (and product tests)."""
+    files = platform_policies() + [p.policy for p in mesh.products] + \
+        [p.test for p in mesh.products if p.test]
+    problems = check(find_opa(mesh.config.opa.binary), files, mesh.root)
+    if problems:
+        raise SpecError(problems)
+
+
+# ------------------------------------------------------------------------ plan
+
+def make_plan(inputs: Inputs, client: OPAClient, *, products: Sequence[str] | None = None,
+              targets: Sequence[str] | None = None, allow_mass_revoke: bool = False,
+              connectors: dict[str, Connector] | None = None,
+              reporter: Reporter | None = None, timings: Timings | None = None,
+              ) -> tuple[Plan, Evaluation]:
+    mesh = inputs.mesh
+    reporter = reporter or Reporter()
+    timings = timings or Timings()
+    if products is not None:
+        unknown = sorted(set(products) - {p.ref for p in mesh.products})
+        if unknown:
+            raise SpecError([Problem("govern.yaml", "products", f"no product {unknown[0]!r} "
+                                     "in the mesh")])
+    reporter.phase("evaluate", len(mesh.products))
+    with timings.measure("evaluate"):
+        evaluation = evaluate(client, mesh, inputs.snapshot, products)
+    check_violations(evaluation.violations)
+    own = connectors is None
+    connectors = connectors if connectors is not None else connectors_for(mesh, targets)
+    target_plans, notes = [], list(evaluation.diagnostics)
+    try:
+        for name, connector in connectors.items():
+            reporter.phase(f"read {name}")
+            with timings.measure("read"):
+                state = connector.read(mesh)
+            with timings.measure("desired"):
+                desired = connector.desired(evaluation.access, mesh, inputs.snapshot.users.keys(),
+                                            state, products)
+            errors = [d for d in desired.diagnostics if d.severity == "error"]
+            if errors:
+                raise SpecError([Problem(inputs.snapshot.source, d.subject, d.message)
+                                 for d in errors])
+            notes += desired.diagnostics
+            with timings.measure("diff"):
+                actual = connector.actual(state, desired, products, mesh)
+                changes = diff(desired.grants, actual)
+                statements = connector.render(changes)
+            target_plans.append(TargetPlan(name, connector.state_fingerprint(state, actual),
+                                           len(actual), changes, tuple(statements),
+                                           state.round_trips))
+    finally:
+        if own:
+            for connector in connectors.values():
+                connector.close()
+    plan = Plan(mesh=mesh.config.name, inputs_fingerprint=inputs.fingerprint(),
+                policy_commit=policy_commit(mesh.root), targets=tuple(target_plans),
+                products=tuple(products) if products is not None else None,
+                diagnostics=tuple(dict.fromkeys(notes)),
+                decision_ids=tuple(d.decision_id for d in evaluation.decisions if d.decision_id))
+    check_mass_revoke(plan, mesh.config.guards, allow_mass_revoke)
+    return plan, evaluation
+
+
+# ------------------------------------------------------------------------ apply
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    executed: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
+          products: Sequence[str] | None = None, targets: Sequence[str] | None = None,
+          allow_mass_revoke: bool = False, confirm: Callable[[Plan], bool] | None = None,
+          reporter: Reporter | None = None, timings: Timings | None = None) -> ApplyResult:
+    """Apply a saved plan (refused when stale) or a fresh one. Targets are applied in turn; a
+    failed target is reported and the others still run; any failure raises at the end."""
+    reporter = reporter or Reporter()
+    if saved is not None:
+        if saved.inputs_fingerprint != inputs.fingerprint():
+            raise StalePlan(f"plan {saved.plan_id}: the mesh, directory or approvals changed "
+                            "since it was made; run plan again")
+        products = saved.products
+        targets = [t.target for t in saved.targets]
+    connectors = connectors_for(inputs.mesh, targets)
+    try:
+        fresh, _ = make_plan(inputs, client, products=products, targets=targets,
+                             allow_mass_revoke=allow_mass_revoke, connectors=connectors,
+                             reporter=reporter, timings=timings)
+        plan = fresh
+        if saved is not None:
+            for t in saved.targets:
+                if t.state_fingerprint != fresh.target(t.target).state_fingerprint:
+                    raise StalePlan(f"plan {saved.plan_id}: target {t.target} changed since the "
+                                    "plan was made; run plan again")
+            plan = saved
+        result = ApplyResult(plan)
+        if not plan.has_changes or (confirm is not None and not confirm(plan)):
+            return result
+        log = inputs.mesh.resolve(inputs.mesh.config.audit.path)
+        for t in plan.targets:
+            if not t.changes:
+                continue
+            reporter.phase(f"apply {t.target}", len(t.changes))
+            record = {"plan_id": plan.plan_id, "target": t.target,
+                      "policy_commit": plan.policy_commit,
+                      "inputs_fingerprint": plan.inputs_fingerprint,
+                      "decision_ids": list(plan.decision_ids)}
+            try:
+                report = connectors[t.target].execute(t.changes, progress=reporter.advance)
+            except ConnectorError as exc:
+                result.errors.append(str(exc))
+                audit.append(log, {**record, "result": "failed", "error": str(exc),
+                                   "failed_statement": exc.statement, "statements": []})
+                continue
+            result.executed[t.target] = len(report.executed)
+            audit.append(log, {**record, "result": "ok", "statements": report.executed})
+        if result.errors:
+            more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+            raise PlanError(f"apply failed: {result.errors[0]}{more}")
+        return result
+    finally:
+        for connector in connectors.values():
+            connector.close()
+
+
+__all__ = ["Inputs", "Reporter", "Timings", "load_inputs", "opa_session", "check_rego",
+           "make_plan", "apply", "ApplyResult", "GovernError"]

@@ -1,0 +1,239 @@
+"""The metamodel: pydantic models for ``govern.yaml`` and ``product.yaml``.
+
+Models forbid unknown fields, so a typo is an error rather than a silently ignored key.
+``govern schema`` prints the JSON Schema generated from these models.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+# A lower-case identifier: product, domain and port names, target names.
+Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+# A store object name (schema, table, column): any printable text; the connector quotes it.
+ObjectName = Annotated[str, StringConstraints(min_length=1, max_length=255,
+                                              pattern=r"^[^\x00-\x1f\x7f]+$")]
+ProductRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Classification(str, enum.Enum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    CONFIDENTIAL = "confidential"
+    SECRET = "secret"
+
+
+CLASSIFICATION_RANK = {c: i for i, c in enumerate(Classification)}
+
+
+class AccessMode(str, enum.Enum):
+    OPEN = "open"
+    APPROVAL_REQUIRED = "approval-required"
+
+
+class Distribution(str, enum.Enum):
+    NONE = "none"
+    UNMODIFIED = "unmodified"
+    MODIFIED = "modified"
+
+
+class ProductType(str, enum.Enum):
+    SOURCE_ALIGNED = "source-aligned"
+    CONSUMER_ALIGNED = "consumer-aligned"
+
+
+# ---------------------------------------------------------------- product.yaml
+
+class Column(Strict):
+    name: ObjectName
+    type: str | None = Field(default=None, description="Column data type, e.g. text, date")
+    description: str | None = None
+    pii: bool = Field(default=False, description="The column holds personal data")
+    classification: Classification | None = Field(
+        default=None, description="The column's own classification, if above the product's")
+
+
+class Dataset(Strict):
+    name: ObjectName = Field(description="Table or view name in the port's schema")
+    description: str | None = None
+    columns: list[Column] = Field(default_factory=list)
+
+    @field_validator("columns")
+    @classmethod
+    def _unique_columns(cls, value: list[Column]) -> list[Column]:
+        _unique([c.name for c in value], "column")
+        return value
+
+
+class Location(Strict):
+    database: ObjectName | None = Field(
+        default=None, description="Database (PostgreSQL/Snowflake/Redshift) or LF database")
+    schema_: ObjectName | None = Field(default=None, alias="schema",
+                                       description="Schema holding the port's datasets")
+
+
+class Port(Strict):
+    name: Ident
+    description: str | None = None
+    target: Ident = Field(description="A target name declared in govern.yaml")
+    location: Location
+    datasets: list[Dataset] = Field(min_length=1)
+
+    @field_validator("datasets")
+    @classmethod
+    def _unique_datasets(cls, value: list[Dataset]) -> list[Dataset]:
+        _unique([d.name for d in value], "dataset")
+        return value
+
+    @property
+    def pii(self) -> bool:
+        return any(c.pii for d in self.datasets for c in d.columns)
+
+
+class Privacy(Strict):
+    contains_pii: bool = False
+    regulations: list[str] = Field(default_factory=list)
+
+
+class SLO(Strict):
+    name: str
+    target: str
+    indicator: str
+
+
+class Input(Strict):
+    product: ProductRef
+    exception: str | None = Field(
+        default=None, description="Why this product may be classified below this input")
+
+
+class ProductSpec(Strict):
+    """One data product: ``products/<domain>/<name>/product.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True,
+                              json_schema_extra={"title": "govern product.yaml"})
+
+    name: Ident
+    domain: Ident
+    description: str = Field(min_length=1)
+    owner: str = Field(min_length=1, description="Steward: a directory user or group")
+    classification: Classification
+    access: AccessMode
+    sharing_agreement: str = Field(min_length=1,
+                                   description="Data sharing agreement text or URL")
+    distribution: Distribution
+    type: ProductType
+    privacy: Privacy = Field(default_factory=Privacy)
+    slos: list[SLO] = Field(default_factory=list)
+    inputs: list[Input] = Field(default_factory=list)
+    ports: list[Port] = Field(min_length=1)
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _inputs_as_objects(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"product": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _unique_ports(cls, value: list[Port]) -> list[Port]:
+        _unique([p.name for p in value], "port")
+        return value
+
+    @property
+    def ref(self) -> str:
+        return f"{self.domain}/{self.name}"
+
+    def port(self, name: str) -> Port:
+        for port in self.ports:
+            if port.name == name:
+                return port
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------- govern.yaml
+
+class OPAConfig(Strict):
+    url: str | None = Field(default=None, description="An OPA server you run; none = govern "
+                            "starts its own on a free loopback port")
+    binary: str | None = Field(default=None, description="Path of the opa binary to start")
+    token_env: str | None = Field(default=None, description="Env var holding a bearer token")
+    token_file: str | None = None
+    ca_file: str | None = Field(default=None, description="CA bundle to verify OPA's TLS")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=64)
+    upload: bool = Field(default=True, description="Upload policies and data (false when "
+                         "your OPA server already has them from a bundle)")
+
+
+class DirectoryConfig(Strict):
+    source: Literal["file"] = "file"
+    path: str = "directory.yaml"
+
+
+class ApprovalsConfig(Strict):
+    path: str | None = Field(default=None, description="YAML file of access requests")
+
+
+class TargetConfig(Strict):
+    type: Literal["postgresql"]
+    dsn: str | None = Field(default=None, description="libpq connection string")
+    dsn_env: str | None = Field(default=None, description="Env var holding the DSN")
+    create_login_roles: bool = Field(
+        default=False, description="Create a LOGIN role for directory users missing in the "
+        "store (otherwise they are reported and skipped)")
+    principal_template: str = Field(default="{id}",
+                                    description="Store role name of a directory user")
+    batch_size: int = Field(default=200, ge=1, le=10000)
+    connect_timeout_seconds: int = Field(default=10, ge=1)
+
+
+class DomainConfig(Strict):
+    team: str | None = Field(default=None, description="Directory group of the domain team "
+                             "(default <domain>-team)")
+
+
+class GuardsConfig(Strict):
+    max_revoke_fraction: float = Field(default=0.25, ge=0, le=1)
+    min_revokes: int = Field(default=10, ge=0,
+                             description="Below this many revokes the guard never trips")
+
+
+class AuditConfig(Strict):
+    path: str = ".govern/audit.jsonl"
+
+
+class MeshConfig(Strict):
+    """Mesh-wide settings: ``govern.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True,
+                              json_schema_extra={"title": "govern govern.yaml"})
+
+    name: str = "mesh"
+    products: list[str] = Field(default_factory=lambda: ["products/*/*"],
+                                description="Globs of product folders")
+    managed_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$",
+                                                     max_length=20)] = "dp_"
+    opa: OPAConfig = Field(default_factory=OPAConfig)
+    directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    targets: dict[Ident, TargetConfig] = Field(min_length=1)
+    domains: dict[Ident, DomainConfig] = Field(default_factory=dict)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}")
+        seen.add(name)

@@ -1,0 +1,102 @@
+"""The directory contract: a source produces one immutable :class:`Snapshot` per run.
+
+A source (YAML file, LDAP/AD) implements :class:`DirectorySource`. The snapshot is pushed to
+OPA as ``data.directory`` (see docs/policy-contract.md) and drives the store principal names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+from govern.engine.errors import IdentityError
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    display_name: str = ""
+    email: str | None = None
+    attributes: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    members: frozenset[str] = frozenset()  # direct user members
+    subgroups: frozenset[str] = frozenset()  # direct member groups
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Users and groups as the directory returned them, with direct memberships only."""
+
+    users: Mapping[str, User]
+    groups: Mapping[str, Group]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise IdentityError(f"directory {self.source or '(unnamed)'} has no users: refusing "
+                                "to plan on an empty directory")
+        for group in self.groups.values():
+            unknown = sorted(group.members - self.users.keys())
+            if unknown:
+                raise IdentityError(f"directory {self.source}: group {group.name} has unknown "
+                                    f"member {unknown[0]}")
+            unknown = sorted(group.subgroups - self.groups.keys())
+            if unknown:
+                raise IdentityError(f"directory {self.source}: group {group.name} has unknown "
+                                    f"subgroup {unknown[0]}")
+
+    def direct_groups(self, user: str) -> list[str]:
+        return sorted(g.name for g in self.groups.values() if user in g.members)
+
+    def groups_of(self, user: str) -> dict[str, list[str]]:
+        """Every group the user is in, incl. nested, each with one membership path."""
+        parents: dict[str, set[str]] = {}
+        for group in self.groups.values():
+            for sub in group.subgroups:
+                parents.setdefault(sub, set()).add(group.name)
+        paths = {g: [g] for g in self.direct_groups(user)}
+        queue = list(paths)
+        while queue:  # breadth-first; `paths` doubles as the visited set, so cycles end
+            current = queue.pop(0)
+            for parent in sorted(parents.get(current, ())):
+                if parent not in paths:
+                    paths[parent] = paths[current] + [parent]
+                    queue.append(parent)
+        return paths
+
+    def to_data(self) -> dict[str, Any]:
+        """The ``data.directory`` document uploaded to OPA."""
+        direct: dict[str, list[str]] = {u: [] for u in self.users}
+        for group in self.groups.values():
+            for member in group.members:
+                direct[member].append(group.name)
+        return {
+            "users": {
+                u.id: {"id": u.id, "display_name": u.display_name, "email": u.email,
+                       "attributes": {k: list(v) if isinstance(v, tuple) else v
+                                      for k, v in sorted(u.attributes.items())},
+                       "groups": sorted(direct[u.id])}
+                for u in self.users.values()
+            },
+            "groups": {
+                g.name: {"members": sorted(g.members), "subgroups": sorted(g.subgroups)}
+                for g in self.groups.values()
+            },
+        }
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class DirectorySource(Protocol):
+    """Anything that can produce a snapshot. Must raise IdentityError rather than return a
+    partial result."""
+
+    def snapshot(self) -> Snapshot: ...

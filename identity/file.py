@@ -1,0 +1,82 @@
+"""The directory as a YAML file (tests, demos, air-gapped runs, `directory export`).
+
+```yaml
+users:
+  alice: {display_name: Alice, email: alice@example.com,
+          attributes: {department: Commercial, country: DE}}
+groups:
+  commercial-analysts: {members: [bob], subgroups: [campaign-managers]}
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from govern.engine.errors import IdentityError
+
+from .base import Group, Snapshot, User
+
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256,
+                                          pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class _User(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    display_name: str = ""
+    email: str | None = None
+    attributes: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    members: list[UserId] = Field(default_factory=list)
+    subgroups: list[str] = Field(default_factory=list)
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    users: dict[UserId, _User] = Field(default_factory=dict)
+    groups: dict[str, _Group] = Field(default_factory=dict)
+
+
+class FileDirectory:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def snapshot(self) -> Snapshot:
+        try:
+            raw = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise IdentityError(f"directory file {self.path}: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise IdentityError(f"directory file {self.path}: invalid YAML") from exc
+        try:
+            parsed = _File.model_validate(raw or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise IdentityError(f"directory file {self.path}: {where}: {err['msg']}") from exc
+        users = {}
+        for uid, u in parsed.users.items():
+            if uid != uid.lower():
+                raise IdentityError(f"directory file {self.path}: user id {uid!r} must be "
+                                    "lower-case")
+            attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in u.attributes.items()}
+            users[uid] = User(uid, u.display_name, u.email, attrs)
+        groups = {name: Group(name, frozenset(g.members), frozenset(g.subgroups))
+                  for name, g in parsed.groups.items()}
+        return Snapshot(users, groups, source=str(self.path))
+
+
+def write_snapshot(snapshot: Snapshot, path: Path) -> None:
+    """Write a snapshot in the file format above (used by `govern directory export`)."""
+    data = snapshot.to_data()
+    out = {"users": {uid: {k: v for k, v in u.items() if k not in ("id", "groups")}
+                     for uid, u in data["users"].items()},
+           "groups": data["groups"]}
+    path.write_text(yaml.safe_dump(out, sort_keys=True, allow_unicode=True), encoding="utf-8")

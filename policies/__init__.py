@@ -1,0 +1,1 @@
+"""The platform Rego shipped with govern (package data: govern.lib, guardrails)."""

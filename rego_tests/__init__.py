@@ -1,0 +1,1 @@
+"""opa test suites of the platform Rego (package data)."""

@@ -1,0 +1,126 @@
+"""The example mesh applied to a real PostgreSQL through a real OPA."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+TABLES = {
+    "hcp": "hcp_master.hcp",
+    "campaign": "campaign_performance.campaign_kpis",
+    "trial": "trial_results.outcomes",
+    "web": "web_engagement.page_views",
+}
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+
+# What the example policies say, in words (examples/mesh/products/*/policy.rego):
+EXPECTED_READERS = {
+    # stewards incl. nested engineers; frank by approval; erin's approval expired
+    "hcp": {"carol", "heidi", "frank"},
+    # commercial-analysts incl. nested campaign-managers; Commercial in the EU
+    "campaign": {"alice", "bob", "frank"},
+    # clinical investigators in department Clinical (grace is in Research)
+    "trial": {"dave"},
+    # every employee (erin is a contractor)
+    "web": set(USERS) - {"erin"},
+}
+
+
+def test_apply_grants_exactly_what_the_policies_say(mesh):
+    result = mesh.govern("apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    for key, table in TABLES.items():
+        readers = {u for u in USERS if mesh.can_read(u, table)}
+        assert readers == EXPECTED_READERS[key], table
+    # write access: data engineers only
+    insert = "INSERT INTO hcp_master.hcp (hcp_id) VALUES ('X9')"
+    assert mesh.can("carol", insert)
+    assert not mesh.can("heidi", insert)
+
+
+def test_plan_after_apply_is_empty_and_apply_twice_is_apply_once(mesh):
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    after_first = mesh.catalog()
+    result = mesh.govern("plan", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    assert "No changes" in result.output
+    second = mesh.govern("apply", "--auto-approve")
+    assert second.exit_code == 0
+    assert "No changes" in second.output
+    assert mesh.catalog() == after_first
+
+
+def test_plan_exit_codes_and_json(mesh):
+    result = mesh.govern("plan", "--detailed-exitcode", "--format", "json")
+    assert result.exit_code == 2
+    plan = json.loads(result.stdout)
+    assert plan["summary"]["remove"] == 0 and plan["summary"]["add"] > 0
+    assert plan["targets"][0]["round_trips"] <= 3
+    assert plan["decision_ids"], "decision ids are kept for the audit log"
+
+
+def test_removing_a_user_from_a_group_revokes_exactly_that_membership(mesh):
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    # bob reads campaign_performance only through commercial-analysts (he is in the US)
+    mesh.edit_yaml("directory.yaml",
+                   lambda d: d["groups"]["commercial-analysts"]["members"].remove("bob"))
+    plan = json.loads(mesh.govern("plan", "--format", "json").stdout)
+    changes = plan["targets"][0]["changes"]
+    assert [(c["action"], c["principal"], c["privilege"], c["object"]) for c in changes] == [
+        ("remove", "bob", "MEMBER",
+         ["role", f"{mesh.prefix}commercial_campaign_performance_reporting_read"])]
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    assert not mesh.can_read("bob", TABLES["campaign"])
+    assert mesh.can_read("alice", TABLES["campaign"])
+
+
+def test_changing_one_policy_shows_exactly_that_revoke(mesh):
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    policy = mesh.root / "products/hcp/hcp_master/policy.rego"
+    text = policy.read_text()
+    kept = [line for line in text.splitlines() if "lib.approved(" not in line]
+    assert len(kept) == len(text.splitlines()) - 1
+    policy.write_text("\n".join(kept) + "\n")
+    plan = json.loads(mesh.govern("plan", "--format", "json").stdout)
+    changes = plan["targets"][0]["changes"]
+    assert [(c["action"], c["principal"], c["object"][1]) for c in changes] == [
+        ("remove", "frank", f"{mesh.prefix}hcp_hcp_master_curated_read")]
+
+
+def test_roles_outside_the_prefix_are_never_touched(mesh):
+    with mesh.connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS legacy_reader")
+        conn.execute("CREATE ROLE legacy_reader NOLOGIN")
+        conn.execute("GRANT USAGE ON SCHEMA hcp_master TO legacy_reader")
+        conn.execute("GRANT SELECT, UPDATE ON hcp_master.hcp TO legacy_reader")
+        conn.execute("GRANT legacy_reader TO erin")
+
+    def legacy() -> set:
+        rows = {r for r in mesh.catalog() if r[0] in ("role", "member") and "legacy" in str(r)}
+        acl = next(r[2] for r in mesh.catalog() if r[:2] == ("acl", "hcp_master.hcp"))
+        return rows | {tok for tok in acl.strip("{}").split(",") if tok.startswith("legacy")}
+
+    before = legacy()
+    assert before == {("role", "legacy_reader", "false", None),
+                      ("member", "legacy_reader", "erin", None), "legacy_reader=rw/postgres"}
+    result = mesh.govern("apply", "--auto-approve")
+    assert result.exit_code == 0
+    assert "legacy_reader" not in result.output
+    assert legacy() == before
+    assert mesh.can_read("erin", TABLES["hcp"])  # through legacy_reader, not through govern
+
+
+def test_drift_on_a_managed_role_is_corrected(mesh):
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    role = f"{mesh.prefix}digital_web_engagement_events_read"
+    with mesh.connect() as conn:
+        conn.execute(f'GRANT SELECT ON hcp_master.hcp TO "{role}"')
+        conn.execute(f'GRANT "{role}" TO erin')
+    plan = json.loads(mesh.govern("plan", "--format", "json").stdout)
+    removes = {(c["principal"], c["privilege"], tuple(c["object"]))
+               for c in plan["targets"][0]["changes"] if c["action"] == "remove"}
+    assert removes == {(role, "SELECT", ("table", "hcp_master", "hcp")),
+                       ("erin", "MEMBER", ("role", role))}
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    assert not mesh.can_read("erin", TABLES["web"])
