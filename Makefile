@@ -7,19 +7,20 @@ VENV        := .venv
 TOOLS       := .tools
 OPA_VERSION := v1.22.2
 OPA         := $(TOOLS)/bin/opa
+REGAL       := $(TOOLS)/bin/regal
 REGO_FILES   = $(shell find policies rego_tests examples -name '*.rego' | sort)
 
 export PATH       := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export GOVERN_OPA := $(CURDIR)/$(OPA)
 
-.PHONY: help tools system opa venv test rego-check rego-test pytest demo bench clean
+.PHONY: help tools system opa regal venv test rego-check rego-lint rego-test pytest demo bench clean
 
 help:
 	@echo "make demo   install everything, start PostgreSQL + OPA, validate/plan/apply the example mesh"
 	@echo "make test   install everything and run every check (Rego and Python, real OPA + PostgreSQL)"
 	@echo "make bench  time validate/plan/apply on a synthetic mesh (bench/README.md)"
 
-tools: system opa venv
+tools: system opa regal venv
 
 system:
 	@scripts/install-system-packages
@@ -34,6 +35,14 @@ $(TOOLS)/opa-$(OPA_VERSION).stamp:
 	@$(OPA) version | head -1
 	@touch $@
 
+# Regal, the Rego linter, pinned in tools/go.mod (built from the module, once)
+regal: $(TOOLS)/regal.stamp
+$(TOOLS)/regal.stamp: tools/go.mod tools/go.sum
+	@mkdir -p $(TOOLS)/bin
+	@echo "building regal (pinned in tools/go.mod; about a minute, once)"
+	@cd tools && go build -o $(CURDIR)/$(REGAL) github.com/open-policy-agent/regal
+	@touch $@
+
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -45,13 +54,16 @@ rego-check: opa
 	opa check --strict $(REGO_FILES)
 	opa fmt --list --fail $(REGO_FILES)
 
+rego-lint: regal
+	regal lint policies rego_tests examples
+
 rego-test: opa
 	opa test $(REGO_FILES)
 
 pytest: tools
 	$(VENV)/bin/python -m pytest -q
 
-test: tools rego-check rego-test pytest
+test: tools rego-check rego-lint rego-test pytest
 
 demo: tools
 	@scripts/demo

@@ -18,7 +18,7 @@ directory := {
 	},
 }
 
-product(domain, name, classification, access, inputs, ports) := {
+product_spec(domain, name, classification, access, inputs, ports) := {
 	"domain": domain, "name": name, "owner": sprintf("%s-team", [domain]),
 	"classification": classification, "access": access, "type": "source-aligned",
 	"contains_pii": false, "inputs": inputs, "ports": ports,
@@ -28,22 +28,28 @@ product(domain, name, classification, access, inputs, ports) := {
 mesh := {
 	"domains": {"hcp": {"team": "hcp-team"}, "clinical": {}, "commercial": {}, "digital": {}},
 	"products": {
-		"hcp/hcp_master": product("hcp", "hcp_master", "confidential", "approval-required", [], {
+		"hcp/hcp_master": product_spec("hcp", "hcp_master", "confidential", "approval-required", [], {
 			"curated": {"target": "warehouse", "pii": true},
 			"summary": {"target": "warehouse", "pii": false},
 		}),
-		"clinical/trial_results": product("clinical", "trial_results", "secret", "approval-required", [], {"results": {"target": "warehouse", "pii": false}}),
-		"commercial/campaign_performance": product(
+		"clinical/trial_results": product_spec(
+			"clinical", "trial_results", "secret", "approval-required", [],
+			{"results": {"target": "warehouse", "pii": false}},
+		),
+		"commercial/campaign_performance": product_spec(
 			"commercial", "campaign_performance", "internal", "approval-required",
 			[{"product": "hcp/hcp_master", "exception": "aggregated, no PII"}],
 			{"reporting": {"target": "warehouse", "pii": false}},
 		),
-		"digital/web_engagement": product(
+		"digital/web_engagement": product_spec(
 			"digital", "web_engagement", "public", "open",
 			[{"product": "digital/web_engagement_raw", "exception": null}],
 			{"events": {"target": "warehouse", "pii": false}},
 		),
-		"digital/web_engagement_raw": product("digital", "web_engagement_raw", "public", "open", [], {"raw": {"target": "lake"}}),
+		"digital/web_engagement_raw": product_spec(
+			"digital", "web_engagement_raw", "public", "open", [],
+			{"raw": {"target": "lake"}},
+		),
 	},
 }
 
@@ -52,7 +58,7 @@ approvals := [
 	{"id": "req-9", "principal": "bob", "product": "clinical/trial_results", "port": "results", "access": "read"},
 ]
 
-grant(product, principal, port, access) := {"product": product, "principal": principal, "port": port, "access": access}
+grant(ref, principal, port, access) := {"product": ref, "principal": principal, "port": port, "access": access}
 
 # The mesh with one product's field replaced.
 mesh_with(id, field, value) := json.patch(mesh, [{"op": "add", "path": ["products", id, field], "value": value}])
@@ -167,7 +173,10 @@ test_secret_outside_domain_fires if {
 		with input as {"grants": [grant("clinical/trial_results", "bob", "results", "read")]}
 	vs == {{
 		"rule": "secret-outside-domain", "product": "clinical/trial_results", "principal": "bob",
-		"message": "clinical/trial_results: grant of port results to bob (outside domain clinical) on a secret product without an approval",
+		"message": concat(" ", [
+			"clinical/trial_results: grant of port results to bob (outside domain clinical)",
+			"on a secret product without an approval",
+		]),
 	}}
 }
 
@@ -200,11 +209,17 @@ test_input_classification_fires_without_exception if {
 	vs == {
 		{
 			"rule": "input-classification", "product": "commercial/campaign_performance",
-			"message": "commercial/campaign_performance: classified internal but its input hcp/hcp_master is classified confidential and no exception is declared",
+			"message": concat(" ", [
+				"commercial/campaign_performance: classified internal but its input hcp/hcp_master",
+				"is classified confidential and no exception is declared",
+			]),
 		},
 		{
 			"rule": "input-classification", "product": "commercial/campaign_performance",
-			"message": "commercial/campaign_performance: classified internal but its input clinical/trial_results is classified secret and no exception is declared",
+			"message": concat(" ", [
+				"commercial/campaign_performance: classified internal but its input clinical/trial_results",
+				"is classified secret and no exception is declared",
+			]),
 		},
 	}
 }

@@ -4,7 +4,10 @@ import data.govern.lib
 
 directory := {
 	"users": {
-		"alice": {"id": "alice", "attributes": {"department": "Commercial", "country": "DE", "roles": ["analyst", "steward"]}},
+		"alice": {
+			"id": "alice",
+			"attributes": {"department": "Commercial", "country": "DE", "roles": ["analyst", "steward"]},
+		},
 		"bob": {"id": "bob", "attributes": {"department": "Commercial", "country": "US", "roles": "analyst"}},
 		"carol": {"id": "carol", "attributes": {"department": "Data", "country": "FR"}},
 		"dave": {"id": "dave", "attributes": {"department": "Clinical"}},
@@ -32,8 +35,14 @@ approvals := [
 	{"id": "r2", "principal": "erin", "product": "hcp/hcp_master", "port": "raw", "access": "read"},
 	{"id": "r3", "principal": "gina", "product": "hcp/hcp_master", "port": "curated", "access": "write"},
 	{"id": "r4", "principal": "hank", "product": "hcp/other", "port": "curated", "access": "read"},
-	{"id": "r5", "principal": "ivan", "product": "hcp/hcp_master", "port": "curated", "access": "read", "status": "approved"},
-	{"id": "r6", "principal": "jane", "product": "hcp/hcp_master", "port": "curated", "access": "read", "status": "revoked"},
+	{
+		"id": "r5", "principal": "ivan", "product": "hcp/hcp_master", "port": "curated", "access": "read",
+		"status": "approved",
+	},
+	{
+		"id": "r6", "principal": "jane", "product": "hcp/hcp_master", "port": "curated", "access": "read",
+		"status": "revoked",
+	},
 ]
 
 # --- members / member_of -----------------------------------------------------

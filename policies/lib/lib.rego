@@ -8,13 +8,13 @@ package govern.lib
 
 # METADATA
 # description: Every user id in the directory.
-all_users := {id | some id, _ in data.directory.users}
+all_users contains id if some id, _ in data.directory.users
 
 # METADATA
 # description: |
 #   The subgroup graph: group name -> set of its direct subgroups.
 #   Groups named only as a subgroup are added as nodes without edges.
-group_graph := {name: subgroups(name) | some name in group_names}
+group_graph[name] := subgroups(name) if some name in group_names
 
 group_names contains name if some name, _ in data.directory.groups
 
@@ -41,6 +41,7 @@ members(group) := {user |
 }
 
 # METADATA
+# scope: document
 # description: True when user is a member of group, directly or through nesting.
 default member_of(_, _) := false
 
@@ -51,6 +52,7 @@ member_of(user, group) if user in members(group)
 attr(user, name) := data.directory.users[user].attributes[name]
 
 # METADATA
+# scope: document
 # description: |
 #   True when user's attribute name equals value, or when the attribute
 #   is a list containing value.
@@ -74,12 +76,12 @@ users_where(name, value) := {user |
 
 # METADATA
 # description: |
-#   Principals holding an approval for product ("domain/name"), port and
-#   access. The engine passes only approved, unexpired requests; an entry
+#   Principals holding an approval for ref (the product, "domain/name"), port
+#   and access. The engine passes only approved, unexpired requests; an entry
 #   carrying a status other than "approved" is ignored as well.
-approved(product, port, access) := {a.principal |
+approved(ref, port, access) := {a.principal |
 	some a in data.approvals
-	a.product == product
+	a.product == ref
 	a.port == port
 	a.access == access
 	object.get(a, "status", "approved") == "approved"

@@ -19,7 +19,10 @@ directory := {
 	},
 }
 
-approvals := [{"id": "req-7", "principal": "ulla", "product": "commercial/campaign_performance", "port": "raw", "access": "read"}]
+approvals := [{
+	"id": "req-7", "principal": "ulla", "product": "commercial/campaign_performance",
+	"port": "raw", "access": "read",
+}]
 
 # The policy's grants evaluated against this test's directory and approvals.
 granted := gs if {
