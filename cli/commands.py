@@ -184,8 +184,10 @@ def apply(ctx: click.Context, plan_file, auto_approve, product, target, allow_ma
     finally:
         getattr(reporter, "close", lambda: None)()
     total = sum(result.executed.values())
+    _warn_diagnostics(result.plan, fmt)
     if fmt == "json":
-        emit_json({"plan_id": result.plan.plan_id, "executed": result.executed})
+        emit_json({"plan_id": result.plan.plan_id, "executed": result.executed,
+                   "diagnostics": result.plan.to_dict()["diagnostics"]})
     elif not result.plan.has_changes:
         click.echo("No changes. The stores match the policies.")
     elif total:
@@ -287,3 +289,31 @@ def new_product(ctx: click.Context, ref: str) -> None:
     (folder / "policy_test.rego").write_text(TEST_TEMPLATE.format(**values))
     click.echo(f"Created {folder.relative_to(root)}/ (product.yaml, policy.rego, "
                "policy_test.rego). Next: fill in the TODOs, then `govern validate`.")
+
+
+@cli.command()
+@click.argument("user")
+@click.argument("product", metavar="DOMAIN/NAME")
+@click.option("--port", help="Only this port.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+@handle_errors
+def explain(ctx: click.Context, user: str, product: str, port: str | None, fmt: str) -> None:
+    """Why USER has or lacks access to a product: which group (and nesting path), attribute
+    or approval grants it, and which policy lines. Computed by OPA, by evaluating the policy
+    with each of the user's facts removed.
+
+    \b
+    Example:
+      govern explain alice commercial/campaign_performance
+    """
+    from govern.engine import explain as ex
+
+    inputs = pipeline.load_inputs(mesh_root(ctx))
+    with pipeline.opa_session(inputs) as client:
+        answer = ex.explain(client, inputs.mesh, inputs.snapshot, inputs.approvals, user.lower(),
+                            product, port)
+    if fmt == "json":
+        emit_json(answer.to_dict())
+    else:
+        click.echo(ex.render_text(answer))

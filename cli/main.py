@@ -76,6 +76,3 @@ from . import commands  # noqa: E402,F401  (registers the commands on `cli`)
 def main() -> None:
     cli(prog_name="govern")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m govern.cli`` = ``govern``."""
+
+from govern.cli.main import main
+
+main()
