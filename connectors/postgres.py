@@ -12,7 +12,9 @@ Identifiers only ever go through ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -297,27 +299,46 @@ class PostgresConnector:
         return [self.statement(c).as_string(None) for c in changes]
 
     # ------------------------------------------------------------------ I/O: execute
+    def batches(self, changes: Sequence[Change]) -> list[list[Change]]:
+        """Consecutive changes of one step (revoke memberships, revoke privileges, drop roles,
+        create roles, grant privileges, grant memberships), cut at ``batch_size``. A batch never
+        spans two steps, so a failure rolls back only its own step's batch."""
+        def step(change: Change) -> tuple[str, str]:
+            kind = change.grant.privilege
+            part = "role" if kind is Privilege.EXISTS else \
+                "member" if kind is Privilege.MEMBER else "privilege"
+            return change.action.value, part
+
+        out: list[list[Change]] = []
+        for _, group in itertools.groupby(changes, key=step):
+            items = list(group)
+            size = self.config.batch_size
+            out += [items[i:i + size] for i in range(0, len(items), size)]
+        return out
+
     def execute(self, changes: Sequence[Change], progress: Progress | None = None,
                 attempts: int = 3) -> ExecuteReport:
         report = ExecuteReport(self.name)
-        statements = [self.statement(c) for c in changes]
         conn = self._connect()
-        size = self.config.batch_size
-        for start in range(0, len(statements), size):
-            batch = statements[start:start + size]
+        for changes_batch in self.batches(changes):
+            batch = [self.statement(c) for c in changes_batch]
             for attempt in range(1, attempts + 1):
                 try:
                     with conn.transaction(), conn.cursor() as cur:
                         cur.execute(sql.SQL(";\n").join(batch))
                     break
-                except _RETRYABLE:
+                except _RETRYABLE as exc:
                     if attempt == attempts:
-                        report.error = f"batch {report.batches + 1} failed {attempts} times"
-                        raise ConnectorError(self.name, report.error) from None
+                        report.error = (f"batch {report.batches + 1} failed {attempts} times: "
+                                        f"{_first_line(exc)}")
+                        raise ConnectorError(self.name, report.error,
+                                             executed=report.executed) from exc
+                    time.sleep(0.2 * attempt)
                 except psycopg.Error as exc:
                     failed = self._locate(conn, batch)
                     report.error = _first_line(exc)
-                    raise ConnectorError(self.name, report.error, failed) from exc
+                    raise ConnectorError(self.name, report.error, failed,
+                                         report.executed) from exc
             report.batches += 1
             report.executed += [s.as_string(None) for s in batch]
             if progress:

@@ -64,10 +64,13 @@ class IdentityError(GovernError):
 class ConnectorError(GovernError):
     """A storage target failed. ``statement`` is the statement that failed, if any."""
 
-    def __init__(self, target: str, message: str, statement: str | None = None):
+    def __init__(self, target: str, message: str, statement: str | None = None,
+                 executed: list[str] | None = None):
         self.target = target
         self.statement = statement
-        super().__init__(f"target {target}: {message}")
+        self.executed = executed or []  # statements committed before the failure
+        where = f" (at: {statement})" if statement else ""
+        super().__init__(f"target {target}: {message}{where}")
 
 
 class PlanError(GovernError):

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,8 +42,10 @@ class OPAClient:
 
     def __init__(self, url: str, *, token: str | None = None, ca_file: str | None = None,
                  timeout: float = 30.0, concurrency: int = 8):
+        if ca_file and not Path(ca_file).is_file():
+            raise OPAUnavailable(f"opa.ca_file {ca_file}: no such file")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        verify: Any = ca_file if ca_file else True
+        verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self.url = url.rstrip("/")
         self.concurrency = concurrency
         self._http = httpx.Client(base_url=self.url, headers=headers, verify=verify,
@@ -145,6 +150,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGTERM when govern dies (even by
+    SIGKILL), so a killed run never leaves an OPA server behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class OPAServer:
     """``opa run --server`` on a free loopback port, for one run; stopped on exit."""
 
@@ -167,7 +182,8 @@ class OPAServer:
                 [self.binary, "run", "--server", "--skip-version-check",
                  "--addr", f"127.0.0.1:{self.port}", "--log-level", "error",
                  "--set", "decision_logs.console=true"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=_die_with_parent)
         except OSError as exc:
             raise OPAUnavailable(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
         finally:

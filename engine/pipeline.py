@@ -263,8 +263,10 @@ def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
                 report = connectors[t.target].execute(t.changes, progress=reporter.advance)
             except ConnectorError as exc:
                 result.errors.append(str(exc))
+                result.executed[t.target] = len(exc.executed)
                 audit.append(log, {**record, "result": "failed", "error": str(exc),
-                                   "failed_statement": exc.statement, "statements": []})
+                                   "failed_statement": exc.statement,
+                                   "statements": exc.executed})
                 continue
             result.executed[t.target] = len(report.executed)
             audit.append(log, {**record, "result": "ok", "statements": report.executed})

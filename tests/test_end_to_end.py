@@ -124,3 +124,43 @@ def test_drift_on_a_managed_role_is_corrected(mesh):
                        ("erin", "MEMBER", ("role", role))}
     assert mesh.govern("apply", "--auto-approve").exit_code == 0
     assert not mesh.can_read("erin", TABLES["web"])
+
+
+def test_users_missing_in_the_store_are_reported_not_invented(mesh):
+    mesh.edit_yaml("govern.yaml", lambda d: d["targets"]["warehouse"].update(
+        create_login_roles=False))
+    newcomer = f"nina_{mesh.prefix}"
+    mesh.edit_yaml("directory.yaml", lambda d: (
+        d["users"].update({newcomer: {"attributes": {"employment_type": "employee"}}})))
+    result = mesh.govern("apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: principal {newcomer}: no role '{newcomer}' in target warehouse; skipped"
+            in result.stderr)
+    with mesh.connect() as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                            (newcomer,)).fetchone() is None
+    assert mesh.can_read("alice", TABLES["web"])
+
+
+def test_a_failed_statement_is_reported_audited_and_the_rest_converges(mesh):
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    role = f"{mesh.prefix}digital_web_engagement_events_read"
+    with mesh.connect() as conn:  # a managed role that owns an object cannot be dropped
+        conn.execute("CREATE TABLE web_engagement.scratch (x int)")
+        conn.execute(f'ALTER TABLE web_engagement.scratch OWNER TO "{role}"')
+    import shutil
+    shutil.rmtree(mesh.root / "products/digital")
+    result = mesh.govern("apply", "--auto-approve")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: apply failed: target warehouse: ")
+    assert f'DROP ROLE "{role}"' in lines[0]
+    record = json.loads((mesh.root / ".govern/audit.jsonl").read_text().splitlines()[-1])
+    assert record["result"] == "failed" and record["failed_statement"] == f'DROP ROLE "{role}"'
+    # the revokes before the failing batch are committed and audited
+    assert any(s.startswith("REVOKE") for s in record["statements"])
+    assert not mesh.can_read("alice", TABLES["web"])
+    with mesh.connect() as conn:
+        conn.execute("DROP TABLE web_engagement.scratch")
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    assert mesh.govern("plan", "--detailed-exitcode").exit_code == 0
