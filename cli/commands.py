@@ -44,8 +44,8 @@ def validate(ctx: click.Context, fmt: str) -> None:
         pipeline.check_violations(evaluation.violations)
         problems = []
         for name, connector in pipeline.connectors_for(inputs.mesh).items():
-            desired = connector.desired(evaluation.access, inputs.mesh,
-                                        inputs.snapshot.users.keys(), None, None)
+            desired = connector.desired(evaluation.access, inputs.mesh, inputs.snapshot.users,
+                                        None, None)
             problems += [Problem(inputs.snapshot.source, d.subject, d.message)
                          for d in desired.diagnostics if d.severity == "error"]
         if problems:
@@ -317,3 +317,62 @@ def explain(ctx: click.Context, user: str, product: str, port: str | None, fmt: 
         emit_json(answer.to_dict())
     else:
         click.echo(ex.render_text(answer))
+
+
+@cli.group()
+def directory() -> None:
+    """What the engine sees in the directory (file or LDAP / Active Directory)."""
+
+
+def _snapshot(ctx: click.Context):
+    from govern.engine.mesh import load_config
+    from govern.identity import open_source
+
+    root = mesh_root(ctx)
+    return open_source(load_config(root).directory, root).snapshot()
+
+
+@directory.command("show")
+@click.argument("user")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+@handle_errors
+def directory_show(ctx: click.Context, user: str, fmt: str) -> None:
+    """One principal as policies see it: attributes, and groups incl. nested ones with the
+    path through which the user is in each."""
+    snapshot = _snapshot(ctx)
+    uid = user.lower()
+    if uid not in snapshot.users:
+        raise GovernError(f"user {uid!r} is not in the directory {snapshot.source}")
+    u = snapshot.users[uid]
+    groups = snapshot.groups_of(uid)
+    attributes = {k: list(v) if isinstance(v, tuple) else v for k, v in u.attributes.items()}
+    if fmt == "json":
+        emit_json({"id": u.id, "display_name": u.display_name, "email": u.email,
+                   "attributes": attributes, "groups": groups, "source": snapshot.source})
+        return
+    click.echo(f"{u.id}  {u.display_name}  <{u.email or '-'}>  (from {snapshot.source})")
+    for name, value in sorted(attributes.items()):
+        click.echo(f"  {name}: {value}")
+    if not groups:
+        click.echo("  groups: none")
+    for name, path in sorted(groups.items()):
+        via = f"  (via {' ⊂ '.join(path)})" if len(path) > 1 else "  (direct)"
+        click.echo(f"  group {name}{via}")
+
+
+@directory.command("export")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="-",
+              help="File to write (default: stdout).")
+@click.pass_context
+@handle_errors
+def directory_export(ctx: click.Context, out: str) -> None:
+    """Write the current snapshot in the YAML file format (`directory: {source: file}`), for
+    tests and air-gapped runs."""
+    from govern.identity.file import dump_snapshot
+
+    text = dump_snapshot(_snapshot(ctx))
+    if out == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text, encoding="utf-8")

@@ -7,7 +7,7 @@ I/O:            read (one login, a bounded number of catalog reads), execute, cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Protocol, Sequence
 
 from govern.engine.errors import Problem, SpecError
 from govern.engine.models import Access, Change, Diagnostic, Grant
@@ -15,6 +15,7 @@ from govern.engine.models import Access, Change, Diagnostic, Grant
 if TYPE_CHECKING:
     from govern.engine.mesh import Mesh
     from govern.engine.spec import TargetConfig
+    from govern.identity.base import User
 
 
 class StoreState(Protocol):
@@ -46,7 +47,7 @@ class Connector(Protocol):
     def check_names(self, mesh: "Mesh") -> list[Problem]:
         """Names the store cannot hold (length, collisions after folding/truncation)."""
 
-    def desired(self, access: Iterable[Access], mesh: "Mesh", principals: Iterable[str],
+    def desired(self, access: Iterable[Access], mesh: "Mesh", principals: "Mapping[str, User]",
                 state: StoreState | None, products: Sequence[str] | None) -> Desired:
         """Physical grants for the logical ones. ``state`` None = validate without a store."""
 

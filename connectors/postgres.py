@@ -16,7 +16,7 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import psycopg
 from psycopg import sql
@@ -26,6 +26,7 @@ from govern.engine.mesh import Mesh, PRODUCT_FILE
 from govern.engine.models import (Access, AccessLevel, Action, Change, Diagnostic, Grant,
                                   Privilege, fingerprint)
 from govern.engine.spec import TargetConfig
+from govern.identity.base import User, template_fields
 
 from .base import Desired, ExecuteReport, Progress
 
@@ -89,8 +90,13 @@ class PostgresConnector:
         domain, name = product.split("/")
         return f"{self.prefix}{domain}_{name}_{port}_{access.value}"
 
-    def principal(self, user_id: str) -> str:
-        return self.config.principal_template.format(id=user_id)
+    def principal(self, user: User) -> str:
+        try:
+            return self.config.principal_template.format_map(template_fields(user))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConnectorError(self.name, f"principal_template "
+                                 f"{self.config.principal_template!r} for user {user.id}: "
+                                 f"no field {exc}") from exc
 
     def _ports(self, mesh: Mesh, products: Sequence[str] | None = None):
         for product in mesh.products:
@@ -129,9 +135,9 @@ class PostgresConnector:
                                             f"with {owners[role]}"))
         return problems
 
-    def check_principal(self, user_id: str) -> str | None:
+    def check_principal(self, user: User) -> str | None:
         """Why a directory user cannot be a role of this store, or None."""
-        role = self.principal(user_id)
+        role = self.principal(user)
         if len(role.encode()) > MAX_NAME_BYTES:
             return f"role name {role!r} is {len(role.encode())} bytes; at most {MAX_NAME_BYTES}"
         if role.startswith(self.prefix):
@@ -141,7 +147,7 @@ class PostgresConnector:
         return None
 
     # ------------------------------------------------------------------ desired (pure)
-    def desired(self, access: Iterable[Access], mesh: Mesh, principals: Iterable[str],
+    def desired(self, access: Iterable[Access], mesh: Mesh, principals: Mapping[str, User],
                 state: PostgresState | None, products: Sequence[str] | None) -> Desired:
         grants: set[Grant] = set()
         notes: list[Diagnostic] = []
@@ -173,19 +179,19 @@ class PostgresConnector:
                 grants.update(Grant(self.name, role, p, ("table", schema, ds.name))
                               for p in privileges)
 
-        valid = set(principals)
         refused: set[str] = set()
         for item in sorted(access):
             if (item.product, item.port) not in ports or item.principal in refused:
                 continue
-            if item.principal not in valid:
+            user = principals.get(item.principal)
+            if user is None:
                 continue
-            reason = self.check_principal(item.principal)
+            reason = self.check_principal(user)
             if reason:
                 refused.add(item.principal)
                 notes.append(Diagnostic("error", f"principal {item.principal}", reason))
                 continue
-            member = self.principal(item.principal)
+            member = self.principal(user)
             if state is not None and member not in state.roles:
                 if not self.config.create_login_roles:
                     notes.append(Diagnostic("warning", f"principal {item.principal}",

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from govern.connectors.base import Connector, make_connector
-from govern.identity.base import Snapshot
-from govern.identity.file import FileDirectory
+from govern.identity import open_source
+from govern.identity.base import Snapshot, check_shrink, stats
 
 from . import audit
 from .approvals import Approval, load_approvals
@@ -87,12 +87,35 @@ def load_inputs(root: Path, today: dt.date | None = None,
         if problems:
             raise SpecError(problems)
     with timings.measure("directory"):
-        snapshot = FileDirectory(mesh.resolve(mesh.config.directory.path)).snapshot()
+        snapshot = read_directory(mesh)
     with timings.measure("approvals"):
         path = mesh.config.approvals.path
         approvals = load_approvals(mesh.resolve(path) if path else None,
                                    today or dt.date.today())
     return Inputs(mesh, snapshot, approvals)
+
+
+DIRECTORY_STATE = ".govern/directory-state.json"
+
+
+def read_directory(mesh: Mesh) -> Snapshot:
+    """A fresh snapshot, refused when it shrank too much since the last good one; the new
+    one's size and fingerprint are then kept for the next run's comparison."""
+    import json
+
+    snapshot = open_source(mesh.config.directory, mesh.root).snapshot()
+    state = mesh.resolve(DIRECTORY_STATE)
+    try:
+        previous = json.loads(state.read_text()) if state.exists() else None
+    except (OSError, ValueError):
+        previous = None
+    check_shrink(snapshot, previous, mesh.config.directory.max_shrink_fraction)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**stats(snapshot), "fingerprint": snapshot.fingerprint(),
+                               "source": snapshot.source}, indent=2))
+    tmp.replace(state)
+    return snapshot
 
 
 def policy_commit(root: Path) -> str:
@@ -186,7 +209,7 @@ def make_plan(inputs: Inputs, client: OPAClient, *, products: Sequence[str] | No
             with timings.measure("read"):
                 state = connector.read(mesh)
             with timings.measure("desired"):
-                desired = connector.desired(evaluation.access, mesh, inputs.snapshot.users.keys(),
+                desired = connector.desired(evaluation.access, mesh, inputs.snapshot.users,
                                             state, products)
             errors = [d for d in desired.diagnostics if d.severity == "error"]
             if errors:

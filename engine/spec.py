@@ -174,9 +174,58 @@ class OPAConfig(Strict):
                          "your OPA server already has them from a bundle)")
 
 
-class DirectoryConfig(Strict):
+class FileDirectoryConfig(Strict):
+    """The directory as a YAML file (see identity/file.py; `govern directory export`)."""
+
     source: Literal["file"] = "file"
     path: str = "directory.yaml"
+    max_shrink_fraction: float = Field(default=0.1, ge=0, le=1, description="Fail when the "
+                                       "directory has this fraction fewer users or memberships "
+                                       "than at the last successful read")
+
+
+class LDAPUsers(Strict):
+    bases: list[str] = Field(min_length=1, description="Base DNs searched for users (subtree)")
+    filter: str = "(objectClass=inetOrgPerson)"
+    id_attribute: str = Field(default="uid", description="uid, or sAMAccountName on AD; "
+                              "lower-cased into the principal id")
+    display_name_attribute: str = "cn"
+    email_attribute: str = "mail"
+    attributes: dict[str, str] = Field(default_factory=dict, description="Policy attribute "
+                                       "name -> LDAP attribute, e.g. {department: departmentNumber}")
+
+
+class LDAPGroups(Strict):
+    bases: list[str] = Field(min_length=1, description="Base DNs searched for groups (subtree)")
+    filter: str = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    name_attribute: str = "cn"
+    member_attribute: str = Field(default="member", description="member, uniqueMember, or "
+                                  "memberUid (values are uids, not DNs)")
+    in_chain: bool = Field(default=False, description="Active Directory: resolve nested "
+                           "membership on the server (LDAP_MATCHING_RULE_IN_CHAIN)")
+
+
+class LDAPDirectoryConfig(Strict):
+    """An LDAP / Active Directory server, read once per run (identity/ldap.py)."""
+
+    source: Literal["ldap"]
+    url: str = Field(pattern=r"^ldaps?://", description="ldap://host:389 or ldaps://host:636")
+    bind_dn: str | None = Field(default=None, description="None = anonymous bind")
+    password_env: str | None = Field(default=None, description="Env var holding the password")
+    password_file: str | None = None
+    start_tls: bool = False
+    ca_file: str | None = Field(default=None, description="CA bundle for ldaps / StartTLS")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=500, ge=1, le=10000)
+    users: LDAPUsers
+    groups: LDAPGroups
+    max_shrink_fraction: float = Field(default=0.1, ge=0, le=1, description="Fail when the "
+                                       "directory has this fraction fewer users or memberships "
+                                       "than at the last successful read")
+
+
+DirectoryConfig = Annotated[FileDirectoryConfig | LDAPDirectoryConfig,
+                            Field(discriminator="source")]
 
 
 class ApprovalsConfig(Strict):
@@ -190,8 +239,9 @@ class TargetConfig(Strict):
     create_login_roles: bool = Field(
         default=False, description="Create a LOGIN role for directory users missing in the "
         "store (otherwise they are reported and skipped)")
-    principal_template: str = Field(default="{id}",
-                                    description="Store role name of a directory user")
+    principal_template: str = Field(
+        default="{id}", description="Store role name of a directory user; fields: {id}, "
+        "{email}, {display_name}, {attr[NAME]}")
     batch_size: int = Field(default=200, ge=1, le=10000)
     connect_timeout_seconds: int = Field(default=10, ge=1)
 
@@ -223,7 +273,7 @@ class MeshConfig(Strict):
     managed_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$",
                                                      max_length=20)] = "dp_"
     opa: OPAConfig = Field(default_factory=OPAConfig)
-    directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    directory: DirectoryConfig = Field(default_factory=FileDirectoryConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     targets: dict[Ident, TargetConfig] = Field(min_length=1)
     domains: dict[Ident, DomainConfig] = Field(default_factory=dict)

@@ -100,3 +100,31 @@ class DirectorySource(Protocol):
     partial result."""
 
     def snapshot(self) -> Snapshot: ...
+
+
+def stats(snapshot: Snapshot) -> dict[str, int]:
+    return {"users": len(snapshot.users), "groups": len(snapshot.groups),
+            "memberships": sum(len(g.members) + len(g.subgroups)
+                               for g in snapshot.groups.values())}
+
+
+def check_shrink(snapshot: Snapshot, previous: Mapping[str, Any] | None, fraction: float) -> None:
+    """Refuse a snapshot with ``fraction`` fewer users or memberships than the last good one:
+    a directory that suddenly shrank is more likely broken than reorganised."""
+    if not previous:
+        return
+    now = stats(snapshot)
+    for key in ("users", "memberships"):
+        before = int(previous.get(key, 0))
+        if before and now[key] < before * (1 - fraction):
+            raise IdentityError(
+                f"directory {snapshot.source}: {now[key]} {key}, down from {before} at the last "
+                f"successful read (more than {fraction:.0%} fewer); refusing to revoke on it "
+                "(raise max_shrink_fraction if intended)")
+
+
+def template_fields(user: User) -> dict[str, Any]:
+    """What a principal template (``{id}``, ``{email}``, ``{attr[dept]}``) may use."""
+    return {"id": user.id, "email": user.email or "", "display_name": user.display_name,
+            "attr": {k: (v if isinstance(v, str) else ",".join(v))
+                     for k, v in user.attributes.items()}}

@@ -73,10 +73,11 @@ class FileDirectory:
         return Snapshot(users, groups, source=str(self.path))
 
 
-def write_snapshot(snapshot: Snapshot, path: Path) -> None:
-    """Write a snapshot in the file format above (used by `govern directory export`)."""
+def dump_snapshot(snapshot: Snapshot) -> str:
+    """A snapshot in the file format above (`govern directory export`); loading it back gives
+    an equal snapshot."""
     data = snapshot.to_data()
     out = {"users": {uid: {k: v for k, v in u.items() if k not in ("id", "groups")}
                      for uid, u in data["users"].items()},
            "groups": data["groups"]}
-    path.write_text(yaml.safe_dump(out, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    return yaml.safe_dump(out, sort_keys=True, allow_unicode=True)

@@ -21,6 +21,7 @@ EXAMPLE = ROOT / "examples" / "mesh"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import pgcluster  # noqa: E402
+import slapdserver  # noqa: E402
 
 from govern.cli.main import cli  # noqa: E402
 
@@ -33,6 +34,16 @@ def pg_cluster():
         yield pgcluster.start(folder)
     finally:
         pgcluster.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slapd():
+    folder = Path(tempfile.mkdtemp(prefix="govern-slapd-"))
+    try:
+        yield slapdserver.start(folder), folder
+    finally:
+        slapdserver.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)
 
 
