@@ -28,6 +28,10 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ldap3\.u
                         message=r"(tagMap|typeMap) is deprecated\. Please use "
                                 r"(TAG_MAP|TYPE_MAP) instead\.")
 
+# ldap3 2.9.1 checks the server certificate's name with ssl.match_hostname (deprecated in 3.11)
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ldap3\.core\.tls",
+                        message=r"ssl\.match_hostname\(\) is deprecated")
+
 import ldap3  # noqa: E402
 from ldap3.core.exceptions import LDAPException  # noqa: E402
 from ldap3.utils.conv import escape_filter_chars  # noqa: E402
@@ -96,10 +100,10 @@ class LDAPDirectory:
                 raise IdentityError(f"directory {cfg.url}: bind as {cfg.bind_dn or 'anonymous'} "
                                     f"failed: {conn.result.get('description')}")
         except (LDAPException, OSError) as exc:
-            conn.unbind()
+            _close(conn)
             raise IdentityError(f"directory {cfg.url}: {_first_line(exc)}") from exc
         except IdentityError:
-            conn.unbind()
+            _close(conn)
             raise
         return conn
 
@@ -142,7 +146,7 @@ class LDAPDirectory:
             users, by_dn = self._users(conn)
             groups = self._groups(conn, users, by_dn)
         finally:
-            conn.unbind()
+            _close(conn)
         return Snapshot(users, groups, source=cfg.url)
 
     def _users(self, conn: ldap3.Connection) -> tuple[dict[str, User], dict[str, str]]:
@@ -231,6 +235,18 @@ class LDAPDirectory:
 
 def by_dn_of(by_dn: dict[str, str], uid: str) -> str:
     return next((dn for dn, u in by_dn.items() if u == uid), "?")
+
+
+def _close(conn: ldap3.Connection) -> None:
+    """Unbind and close; a connection that already broke is closed all the same."""
+    try:
+        conn.unbind()
+    except (LDAPException, OSError):
+        try:
+            if conn.socket is not None:
+                conn.socket.close()
+        except OSError:
+            pass
 
 
 def _text(value: Any) -> str:

@@ -61,18 +61,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TLS_CONF = """\
+TLSCACertificateFile {d}/ca.pem
+TLSCertificateFile {d}/server.pem
+TLSCertificateKeyFile {d}/server.key
+"""
+
+
 def url(folder: Path) -> str:
     return f"ldap://127.0.0.1:{(folder / 'port').read_text().strip()}"
 
 
-def start(folder: Path) -> str:
+def tls_url(folder: Path) -> str:
+    return f"ldaps://127.0.0.1:{(folder / 'tls-port').read_text().strip()}"
+
+
+def _make_certificates(folder: Path) -> None:
+    """A CA of our own and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    def run(*args: str) -> None:
+        subprocess.run(args, cwd=folder, check=True, capture_output=True)
+
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.pem", "-days", "2", "-subj", "/CN=govern test LDAP CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+
+
+def start(folder: Path, tls: bool = False) -> str:
+    """Start slapd; with ``tls``, also ldaps:// on a second port and StartTLS, with a
+    certificate from ``folder/ca.pem``."""
     folder = folder.resolve()
     if not Path(SLAPD).exists():
         raise SystemExit(f"slapd not found at {SLAPD}: run `make tools`")
     (folder / "data").mkdir(parents=True, exist_ok=True)
-    (folder / "slapd.conf").write_text(CONF.format(
-        d=folder, suffix=SUFFIX, admin=ADMIN_DN, admin_pw=ADMIN_PW, reader=READER_DN,
-        limited=LIMITED_DN))
+    conf = CONF.format(d=folder, suffix=SUFFIX, admin=ADMIN_DN, admin_pw=ADMIN_PW,
+                       reader=READER_DN, limited=LIMITED_DN)
+    if tls:
+        _make_certificates(folder)
+        conf = TLS_CONF.format(d=folder) + conf
+        (folder / "tls-port").write_text(str(_free_port()))
+    (folder / "slapd.conf").write_text(conf)
     (folder / "port").write_text(str(_free_port()))
     restart(folder)
     _bootstrap(url(folder))
@@ -83,9 +114,12 @@ def restart(folder: Path) -> None:
     """Start slapd again on its folder's config, port and data (after `stop`)."""
     folder = folder.resolve()
     port = int((folder / "port").read_text())
+    listen = f"ldap://127.0.0.1:{port}/"
+    if (folder / "tls-port").exists():
+        listen += f" ldaps://127.0.0.1:{(folder / 'tls-port').read_text().strip()}/"
     with open(folder / "slapd.log", "ab") as log:
-        subprocess.run([SLAPD, "-f", str(folder / "slapd.conf"),
-                        "-h", f"ldap://127.0.0.1:{port}/"], check=True, stdout=log, stderr=log)
+        subprocess.run([SLAPD, "-f", str(folder / "slapd.conf"), "-h", listen],
+                       check=True, stdout=log, stderr=log)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -195,3 +195,42 @@ def test_directory_show_and_export(ldap_mesh, tmp_path):
     exported = FileDirectory(out).snapshot()
     original = FileDirectory(EXAMPLE / "directory.yaml").snapshot()
     assert exported.to_data() == original.to_data()
+
+
+# ---------------------------------------------------------------- TLS
+
+@pytest.fixture(scope="module")
+def tls_slapd():
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="govern-slapd-tls-"))
+    try:
+        yield slapdserver.start(folder, tls=True), folder
+    finally:
+        slapdserver.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_tree(tls_slapd, monkeypatch):
+    monkeypatch.setenv("GOVERN_LDAP_PASSWORD", slapdserver.READER_PW)
+    tree = new_tree(tls_slapd[0])
+    populate(tree, DIRECTORY)
+    return tree, tls_slapd[1]
+
+
+def test_ldaps_with_a_custom_ca(tls_tree):
+    tree, folder = tls_tree
+    snapshot = read(tree, url=slapdserver.tls_url(folder), ca_file=str(folder / "ca.pem"))
+    assert "zoe" in snapshot.users
+    with pytest.raises(IdentityError):  # the system CAs do not know ours: refused, not ignored
+        read(tree, url=slapdserver.tls_url(folder))
+
+
+def test_start_tls_with_a_custom_ca(tls_tree):
+    tree, folder = tls_tree
+    snapshot = read(tree, start_tls=True, ca_file=str(folder / "ca.pem"))
+    assert "zoe" in snapshot.users
+    with pytest.raises(IdentityError, match="StartTLS failed|certificate"):
+        read(tree, start_tls=True)
