@@ -376,3 +376,6 @@ def directory_export(ctx: click.Context, out: str) -> None:
         click.echo(text, nl=False)
     else:
         Path(out).write_text(text, encoding="utf-8")
+
+
+from . import fitness as _fitness  # noqa: E402,F401  (registers `govern fitness`)

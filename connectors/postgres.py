@@ -64,6 +64,25 @@ SELECT 'exists', n.nspname, c.relname, NULL, NULL
  WHERE n.nspname = ANY(%(schemas)s)
 """
 
+# Privileges on port relations held by anyone but their owner and govern's managed roles.
+FOREIGN_GRANTS_QUERY = f"""
+SELECT n.nspname, c.relname, COALESCE(r.rolname, 'PUBLIC') AS grantee, a.privilege_type
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ CROSS JOIN LATERAL aclexplode(c.relacl) a
+  LEFT JOIN pg_roles r ON r.oid = a.grantee
+ WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN {_RELKINDS}
+   AND a.grantee <> c.relowner
+   AND (a.grantee = 0 OR NOT starts_with(r.rolname, %(prefix)s))
+"""
+
+COLUMNS_QUERY = """
+SELECT n.nspname, c.relname, a.attname
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE a.attnum > 0 AND NOT a.attisdropped
+   AND n.nspname || chr(31) || c.relname || chr(31) || a.attname = ANY(%(keys)s)
+"""
+
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
               psycopg.errors.LockNotAvailable)
 
@@ -278,6 +297,78 @@ class PostgresConnector:
                     tables.add((schema, name))
         return PostgresState(roles, memberships, frozenset(privileges), frozenset(present),
                              frozenset(tables), round_trips=2)
+
+    # ------------------------------------------------------------------ I/O: fitness facts
+    def address_base(self) -> str | None:
+        if self.config.address:
+            return self.config.address.rstrip("/")
+        dsn = self.config.dsn or os.environ.get(self.config.dsn_env or "") or ""
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            return None
+        host, db = info.get("host"), info.get("dbname")
+        if not host or not db or str(host).startswith("/"):
+            return None
+        return f"postgresql://{host}:{info.get('port') or 5432}/{db}"
+
+    def facts(self, mesh: Mesh, state: PostgresState) -> dict[str, dict]:
+        """What fitness checks need from the store, per product: who else holds privileges on
+        its relations (PUBLIC, unmanaged roles), which datasets exist, how fresh they are, and
+        their addresses. At most three queries, whatever the mesh size."""
+        ports = list(self._ports(mesh))
+        schemas = sorted({port.location.schema_ or "" for _, _, port in ports})
+        conn = self._connect()
+        out: dict[str, dict] = {}
+        base = self.address_base()
+        for product, _, port in ports:
+            f = out.setdefault(product.ref, {"foreign_grants": [], "existing": [],
+                                             "freshness": {}, "addresses": {}})
+            schema = port.location.schema_ or ""
+            f["existing"] += [d.name for d in port.datasets if (schema, d.name) in state.tables]
+            f["addresses"][port.name] = {d.name: f"{base}/{schema}.{d.name}" if base else None
+                                         for d in port.datasets}
+        try:
+            rows = conn.execute(FOREIGN_GRANTS_QUERY, {"schemas": schemas,
+                                                       "prefix": self.prefix}).fetchall()
+        except psycopg.Error as exc:
+            raise ConnectorError(self.name, f"cannot read privileges: {_first_line(exc)}") from exc
+        owners = {(port.location.schema_ or "", d.name): product.ref
+                  for product, _, port in ports for d in port.datasets}
+        for schema, table, grantee, privilege in rows:
+            ref = owners.get((schema, table))
+            if ref:
+                out[ref]["foreign_grants"].append({"dataset": f"{schema}.{table}",
+                                                   "grantee": grantee, "privilege": privilege})
+        timed = [(product.ref, port.location.schema_ or "", d)
+                 for product, _, port in ports for d in port.datasets
+                 if d.freshness_column and (port.location.schema_ or "", d.name) in state.tables]
+        if timed:  # only columns that exist go into the query; the others are reported
+            try:
+                present = set(conn.execute(COLUMNS_QUERY, {
+                    "keys": [f"{schema}\x1f{d.name}\x1f{d.freshness_column}"
+                             for _, schema, d in timed]}).fetchall())
+            except psycopg.Error as exc:
+                raise ConnectorError(self.name, f"cannot read columns: {_first_line(exc)}") from exc
+            for ref, schema, d in timed:
+                if (schema, d.name, d.freshness_column) not in present:
+                    out[ref]["freshness"][d.name] = {
+                        "age_seconds": None,
+                        "error": f"column {d.freshness_column} not in {schema}.{d.name}"}
+            timed = [t for t in timed if (t[1], t[2].name, t[2].freshness_column) in present]
+        if timed:
+            parts = [sql.SQL("SELECT {}::text, EXTRACT(EPOCH FROM now() - max({})::timestamptz)"
+                             "::float8 FROM {}").format(
+                sql.Literal(f"{ref}\x1f{d.name}"), sql.Identifier(d.freshness_column),
+                sql.Identifier(schema, d.name)) for ref, schema, d in timed]
+            try:
+                for key, age in conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall():
+                    ref, name = key.split("\x1f")
+                    out[ref]["freshness"][name] = {"age_seconds": age}
+            except psycopg.Error as exc:
+                raise ConnectorError(self.name, f"cannot measure freshness: "
+                                     f"{_first_line(exc)}") from exc
+        return out
 
     # ------------------------------------------------------------------ render (pure)
     def statement(self, change: Change) -> sql.Composed:

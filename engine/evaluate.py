@@ -41,30 +41,64 @@ def platform_policies() -> list[Path]:
 
 
 def mesh_data(mesh: Mesh) -> dict[str, Any]:
-    """The ``data.mesh`` document."""
+    """The ``data.mesh`` document (docs/policy-contract.md)."""
     domains = {p.spec.domain for p in mesh.products} | set(mesh.config.domains)
+    fitness = mesh.config.fitness
     return {
         "domains": {d: {"team": (mesh.config.domains[d].team if d in mesh.config.domains
                                  and mesh.config.domains[d].team else f"{d}-team")}
                     for d in sorted(domains)},
-        "products": {p.ref: _product_data(p) for p in mesh.products},
+        "products": {p.ref: _product_data(p, mesh) for p in mesh.products},
+        "fitness": {"allowed_formats": list(fitness.allowed_formats),
+                    "waivers": [_waiver(w) | {"product": w.product} for w in fitness.waivers]},
     }
 
 
-def _product_data(product: Product) -> dict[str, Any]:
+def _product_data(product: Product, mesh: Mesh) -> dict[str, Any]:
     s = product.spec
+    try:
+        file = str((product.folder / "product.yaml").relative_to(mesh.root))
+    except ValueError:
+        file = str(product.folder / "product.yaml")
     return {
-        "domain": s.domain, "name": s.name, "owner": s.owner,
+        "domain": s.domain, "name": s.name, "owner": s.owner, "file": file,
+        "stewards": list(s.stewards),  # who approves requests (govern.requests)
+        "description": s.description,
         "classification": s.classification.value, "access": s.access.value,
         "type": s.type.value,
         "contains_pii": s.privacy.contains_pii or any(port.pii for port in s.ports),
         "inputs": [{"product": i.product, "exception": i.exception} for i in s.inputs],
-        "ports": {port.name: {"target": port.target, "pii": port.pii,
-                              "datasets": {d.name: {"pii_columns": [c.name for c in d.columns
-                                                                    if c.pii]}
-                                           for d in port.datasets}}
-                  for port in s.ports},
+        "slos": [{"name": o.name, "target": o.target, "indicator": o.indicator,
+                  "target_seconds": duration_seconds(o.target)} for o in s.slos],
+        "waivers": [_waiver(w) for w in s.waivers],
+        "ports": {port.name: {
+            "name": port.name, "index": i, "target": port.target, "pii": port.pii,
+            "format": port.format,
+            "datasets": [{"index": j, "name": d.name, "description": d.description,
+                          "sample": d.sample, "freshness_column": d.freshness_column,
+                          "pii_columns": [c.name for c in d.columns if c.pii],
+                          "columns": [{"name": c.name, "type": c.type,
+                                       "description": c.description, "pii": c.pii}
+                                      for c in d.columns]}
+                         for j, d in enumerate(port.datasets)]}
+            for i, port in enumerate(s.ports)},
     }
+
+
+def _waiver(w: Any) -> dict[str, str]:
+    return {"check": w.check, "reason": w.reason, "approver": w.approver,
+            "expires": w.expires.isoformat()}
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(text: str) -> int | None:
+    """``24h`` → 86400; None when the text is not a duration (a number and s/m/h/d/w)."""
+    text = text.strip().lower()
+    if len(text) >= 2 and text[-1] in _UNITS and text[:-1].isdigit():
+        return int(text[:-1]) * _UNITS[text[-1]]
+    return None
 
 
 def policy_id(path: Path, mesh: Mesh) -> str:
@@ -79,6 +113,8 @@ def upload(client: OPAClient, mesh: Mesh, snapshot: Snapshot,
     """Policies and data, once per run (never per decision)."""
     for path in platform_policies():
         client.put_policy(f"govern/platform/{path.parent.name}/{path.name}", path.read_text())
+    for path in mesh.extra_policies():
+        client.put_policy(policy_id(path, mesh), path.read_text())
     for product in mesh.products:
         client.put_policy(policy_id(product.policy, mesh), product.policy.read_text())
     client.put_data("directory", snapshot.to_data())

@@ -57,12 +57,19 @@ class Mesh:
         path = Path(relative)
         return path if path.is_absolute() else self.root / path
 
+    def extra_policies(self) -> list[Path]:
+        """The mesh's own platform Rego (``policies:`` globs in govern.yaml), tests excluded."""
+        found = {p.resolve() for pattern in self.config.policies for p in self.root.glob(pattern)
+                 if p.suffix == ".rego" and not p.name.endswith("_test.rego")}
+        return sorted(found)
+
     def fingerprint(self) -> str:
         """sha256 over every file that shapes the desired state (config, specs, policies)."""
         digest = hashlib.sha256()
         files = [self.root / CONFIG_FILE]
         for product in self.products:
             files += [product.folder / PRODUCT_FILE, product.policy]
+        files += self.extra_policies()
         for path in sorted(files):
             digest.update(str(path.relative_to(self.root) if path.is_relative_to(self.root)
                               else path).encode())

@@ -174,7 +174,7 @@ def _token(cfg, mesh: Mesh) -> str | None:
 
 def check_rego(mesh: Mesh) -> None:
     """``opa check --strict`` over platform and product policies (and product tests)."""
-    files = platform_policies() + [p.policy for p in mesh.products] + \
+    files = platform_policies() + mesh.extra_policies() + [p.policy for p in mesh.products] + \
         [p.test for p in mesh.products if p.test]
     problems = check(find_opa(mesh.config.opa.binary), files, mesh.root)
     if problems:

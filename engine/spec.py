@@ -6,6 +6,7 @@ Models forbid unknown fields, so a typo is an error rather than a silently ignor
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from typing import Annotated, Any, Literal
 
@@ -64,6 +65,11 @@ class Dataset(Strict):
     name: ObjectName = Field(description="Table or view name in the port's schema")
     description: str | None = None
     columns: list[Column] = Field(default_factory=list)
+    sample: bool = Field(default=False, description="This dataset is the product's example "
+                         "/ sample data (self-describing fitness)")
+    freshness_column: ObjectName | None = Field(
+        default=None, description="Timestamp column whose max() is the last refresh "
+        "(trustworthy fitness, against a freshness SLO)")
 
     @field_validator("columns")
     @classmethod
@@ -83,6 +89,8 @@ class Port(Strict):
     name: Ident
     description: str | None = None
     target: Ident = Field(description="A target name declared in govern.yaml")
+    format: str = Field(default="table", description="table, view, iceberg, parquet, … "
+                        "(checked against fitness.allowed_formats)")
     location: Location
     datasets: list[Dataset] = Field(min_length=1)
 
@@ -114,6 +122,15 @@ class Input(Strict):
         default=None, description="Why this product may be classified below this input")
 
 
+class Waiver(Strict):
+    """A fitness check this product may fail, for a reason, until a date."""
+
+    check: str = Field(description="Fitness check id, e.g. trustworthy.freshness")
+    reason: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+    expires: dt.date
+
+
 class ProductSpec(Strict):
     """One data product: ``products/<domain>/<name>/product.yaml``."""
 
@@ -124,6 +141,9 @@ class ProductSpec(Strict):
     domain: Ident
     description: str = Field(min_length=1)
     owner: str = Field(min_length=1, description="Steward: a directory user or group")
+    stewards: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list, description="Further directory users or groups who, with the "
+        "owner, approve access requests")
     classification: Classification
     access: AccessMode
     sharing_agreement: str = Field(min_length=1,
@@ -134,6 +154,7 @@ class ProductSpec(Strict):
     slos: list[SLO] = Field(default_factory=list)
     inputs: list[Input] = Field(default_factory=list)
     ports: list[Port] = Field(min_length=1)
+    waivers: list[Waiver] = Field(default_factory=list)
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -232,6 +253,28 @@ class ApprovalsConfig(Strict):
     path: str | None = Field(default=None, description="YAML file of access requests")
 
 
+class WebhookConfig(Strict):
+    url: str | None = Field(default=None, pattern=r"^https?://", description="POSTed a JSON "
+                            "event on every request state change")
+    url_env: str | None = Field(default=None, description="Env var holding the URL (when it "
+                                "carries a token)")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+class RequestsConfig(Strict):
+    """The access-request workflow (engine/requests.py, docs/requests.md)."""
+
+    url: str | None = Field(default=None, description="SQLAlchemy URL of the request store: "
+                            "sqlite:///path (relative to the mesh) or postgresql+psycopg://...; "
+                            "default sqlite:///.govern/requests.db")
+    url_env: str | None = Field(default=None, description="Env var holding the store URL "
+                                "(when it carries a password)")
+    max_days: int = Field(default=365, ge=1, le=3650, description="Longest approval a request "
+                          "may ask for, in days from today")
+    webhook: WebhookConfig | None = Field(default=None, description="Optional notification "
+                                          "hook; a failing hook never blocks the workflow")
+
+
 class TargetConfig(Strict):
     type: Literal["postgresql"]
     dsn: str | None = Field(default=None, description="libpq connection string")
@@ -243,6 +286,9 @@ class TargetConfig(Strict):
         default="{id}", description="Store role name of a directory user; fields: {id}, "
         "{email}, {display_name}, {attr[NAME]}")
     batch_size: int = Field(default=200, ge=1, le=10000)
+    address: str | None = Field(default=None, description="Base address of datasets, e.g. "
+                                "postgresql://warehouse.example.com:5432/pharma (default: "
+                                "from the DSN)")
     connect_timeout_seconds: int = Field(default=10, ge=1)
 
 
@@ -255,6 +301,17 @@ class GuardsConfig(Strict):
     max_revoke_fraction: float = Field(default=0.25, ge=0, le=1)
     min_revokes: int = Field(default=10, ge=0,
                              description="Below this many revokes the guard never trips")
+
+
+class PlatformWaiver(Waiver):
+    product: ProductRef
+
+
+class FitnessConfig(Strict):
+    allowed_formats: list[str] = Field(default_factory=lambda: ["table", "view"],
+                                       description="Output port formats the mesh accepts")
+    waivers: list[PlatformWaiver] = Field(default_factory=list)
+    history_path: str = ".govern/fitness-history.jsonl"
 
 
 class AuditConfig(Strict):
@@ -272,13 +329,18 @@ class MeshConfig(Strict):
                                 description="Globs of product folders")
     managed_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$",
                                                      max_length=20)] = "dp_"
+    policies: list[str] = Field(default_factory=list, description="Globs of the mesh's own "
+                                "platform Rego (extra guardrails, fitness checks), uploaded "
+                                "beside the built-in ones")
     opa: OPAConfig = Field(default_factory=OPAConfig)
     directory: DirectoryConfig = Field(default_factory=FileDirectoryConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    requests: RequestsConfig = Field(default_factory=RequestsConfig)
     targets: dict[Ident, TargetConfig] = Field(min_length=1)
     domains: dict[Ident, DomainConfig] = Field(default_factory=dict)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    fitness: FitnessConfig = Field(default_factory=FitnessConfig)
 
 
 def _unique(names: list[str], what: str) -> None:

@@ -9,11 +9,11 @@ INSERT INTO hcp_master.hcp VALUES ('H1', 'Dr. Anna Berg', 'anna.berg@clinic.exam
 CREATE SCHEMA IF NOT EXISTS campaign_performance;
 CREATE TABLE IF NOT EXISTS campaign_performance.campaign_kpis (campaign_id text, week date,
   country text, channel text, reach integer);
-INSERT INTO campaign_performance.campaign_kpis VALUES ('C1', '2026-11-23', 'DE', 'email', 1200);
+INSERT INTO campaign_performance.campaign_kpis VALUES ('C1', current_date - 2, 'DE', 'email', 1200);
 CREATE SCHEMA IF NOT EXISTS trial_results;
 CREATE TABLE IF NOT EXISTS trial_results.outcomes (trial_id text, arm text, endpoint text,
   value numeric);
 INSERT INTO trial_results.outcomes VALUES ('T-301', 'treatment', 'OS', 0.72);
 CREATE SCHEMA IF NOT EXISTS web_engagement;
 CREATE TABLE IF NOT EXISTS web_engagement.page_views (day date, page text, views integer);
-INSERT INTO web_engagement.page_views VALUES ('2026-11-30', '/home', 5321);
+INSERT INTO web_engagement.page_views VALUES (current_date - 1, '/home', 5321);
