@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import OPAUnavailable, PolicyError, Problem
+from .errors import GovernError, OPAUnavailable, PolicyError, Problem
 
 #: the OPA version govern is built and tested with (Makefile builds exactly this one)
 OPA_VERSION = "v1.22.2"
@@ -163,10 +165,15 @@ def _die_with_parent() -> None:
 class OPAServer:
     """``opa run --server`` on a free loopback port, for one run; stopped on exit."""
 
-    def __init__(self, binary: str, log_file: Path | None = None, start_timeout: float = 15.0):
+    def __init__(self, binary: str, log_file: Path | None = None, start_timeout: float = 60.0,
+                 policies: Sequence[Path] = (), cwd: Path | None = None):
+        """``policies`` are compiled once, at start (``PUT /v1/policies`` recompiles every
+        module on each upload, which grows with the square of the mesh)."""
         self.binary = binary
         self.log_file = log_file
         self.start_timeout = start_timeout
+        self.policies = list(policies)
+        self.cwd = cwd
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -176,26 +183,37 @@ class OPAServer:
 
     def start(self) -> "OPAServer":
         self.port = free_port()
-        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        # stdout and stderr (where OPA writes its decision log) go to a file: a pipe nobody
+        # reads would fill up and stop OPA mid-run. The file holds the last run only.
+        log = open(self.log_file, "w+b") if self.log_file else tempfile.TemporaryFile()
+        offset = 0
+        files = [str(_relative(p, self.cwd)) for p in self.policies]
         try:
             self._proc = subprocess.Popen(
                 [self.binary, "run", "--server", "--skip-version-check",
                  "--addr", f"127.0.0.1:{self.port}", "--log-level", "error",
-                 "--set", "decision_logs.console=true"],
+                 "--set", "decision_logs.console=true", *files],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                preexec_fn=_die_with_parent)
+                cwd=self.cwd, preexec_fn=_die_with_parent)
         except OSError as exc:
+            log.close()
             raise OPAUnavailable(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
+        try:
+            self._wait_healthy(log, offset)
         finally:
-            if log is not subprocess.DEVNULL:
-                log.close()
+            log.close()
+        return self
+
+    def _wait_healthy(self, log: Any, offset: int) -> None:
+        assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise OPAUnavailable(f"opa exited with status {self._proc.returncode} at start")
+                log.seek(offset)
+                raise _start_error(log.read().decode(errors="replace"), self._proc.returncode)
             try:
                 if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
@@ -217,6 +235,29 @@ class OPAServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _relative(path: Path, cwd: Path | None) -> Path:
+    if cwd is None:
+        return path
+    try:
+        return path.resolve().relative_to(cwd.resolve())
+    except ValueError:
+        return path
+
+
+_REGO_ERROR = re.compile(r"[^\s:]+\.rego:\d+: .*")
+
+
+def _start_error(stderr: str, status: int | None) -> GovernError:
+    """What OPA said when it refused to start: a policy error is a PolicyError naming the
+    file and line; anything else means OPA is unavailable."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    found = next((m for m in map(_REGO_ERROR.search, lines) if m), None)
+    if found:
+        return PolicyError(f"OPA refused the policies: {found.group(0)}")
+    last = lines[-1] if lines else f"status {status}"
+    return OPAUnavailable(f"opa exited at start: {last}")
 
 
 def check(binary: str, paths: Iterable[Path], root: Path) -> list[Problem]:

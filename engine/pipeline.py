@@ -23,7 +23,7 @@ from .approvals import Approval, load_approvals
 from .diff import diff
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
                      SpecError, StalePlan)
-from .evaluate import Evaluation, evaluate, platform_policies, upload
+from .evaluate import Evaluation, evaluate, platform_policies, run_policies, upload
 from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
 from .opa import OPAClient, OPAServer, check, find_opa
@@ -142,14 +142,17 @@ def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAC
         else:
             log_dir = inputs.mesh.resolve(".govern")
             log_dir.mkdir(exist_ok=True)
-            with timings.measure("opa start"):
-                server = OPAServer(find_opa(cfg.binary), log_dir / "opa.log").start()
+            with timings.measure("opa start"):  # compiles every policy once
+                server = OPAServer(find_opa(cfg.binary), log_dir / "opa.log",
+                                   policies=run_policies(inputs.mesh),
+                                   cwd=inputs.mesh.root).start()
             url, token = server.url, None
         with OPAClient(url, token=token, ca_file=cfg.ca_file, timeout=cfg.timeout_seconds,
                        concurrency=cfg.concurrency) as client:
-            if cfg.upload:
+            if cfg.upload or server is not None:
                 with timings.measure("opa upload"):
-                    upload(client, inputs.mesh, inputs.snapshot, inputs.approvals)
+                    upload(client, inputs.mesh, inputs.snapshot, inputs.approvals,
+                           policies=server is None)
             yield client
     finally:
         if server is not None:

@@ -33,6 +33,13 @@ def runtime_error(mesh):
     return "to_number"
 
 
+def compile_error(mesh):
+    policy = mesh.root / "products/hcp/hcp_master/policy.rego"
+    policy.write_text(policy.read_text() + "\ngrants contains x if { x := unknown_fn(1) }\n")
+    return ("OPA refused the policies: products/hcp/hcp_master/policy.rego:15: rego_type_error: "
+            "undefined function unknown_fn")
+
+
 def empty_directory(mesh):
     (mesh.root / "directory.yaml").write_text("users: {}\ngroups: {}\n")
     return "has no users"
@@ -49,7 +56,7 @@ def store_unreachable(mesh):
     return "target warehouse: cannot connect"
 
 
-@pytest.mark.parametrize("breakage", [break_opa, undefined_decision, runtime_error,
+@pytest.mark.parametrize("breakage", [break_opa, undefined_decision, runtime_error, compile_error,
                                       empty_directory, directory_missing, store_unreachable])
 @pytest.mark.parametrize("command", [("plan",), ("apply", "--auto-approve")])
 def test_nothing_is_executed_when_an_input_fails(mesh, breakage, command):
