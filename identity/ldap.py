@@ -45,6 +45,9 @@ _RESULT_NAMES = {3: "timeLimitExceeded", 4: "sizeLimitExceeded", 11: "adminLimit
 
 def normalise_dn(dn: str) -> str:
     """A DN in a form two spellings of the same DN share (case, spaces, escaping)."""
+    if not any(ch in dn for ch in '\\"+#;<>'):  # plain DN: no escapes, quotes or multi-RDNs
+        return ",".join(f"{a.strip().lower()}={v.strip().lower()}"
+                        for a, _, v in (part.partition("=") for part in dn.split(",")))
     try:
         return ",".join(f"{attr.strip().lower()}={value.strip().lower()}"
                         for attr, value, _ in parse_dn(dn, escape=False, strip=True))

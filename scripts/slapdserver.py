@@ -45,6 +45,7 @@ suffix "{suffix}"
 rootdn "{admin}"
 rootpw {admin_pw}
 directory {d}/data
+dbnosync
 index objectClass eq
 index uid,cn,member,memberUid eq
 overlay memberof
