@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from testcerts import make_certificates
+
 SLAPD = os.environ.get("GOVERN_SLAPD", "/usr/sbin/slapd")
 SUFFIX = "dc=example,dc=com"
 ADMIN_DN, ADMIN_PW = f"cn=admin,{SUFFIX}", "admin-secret"
@@ -77,20 +79,6 @@ def tls_url(folder: Path) -> str:
     return f"ldaps://127.0.0.1:{(folder / 'tls-port').read_text().strip()}"
 
 
-def _make_certificates(folder: Path) -> None:
-    """A CA of our own and a server certificate for 127.0.0.1 signed by it (openssl)."""
-    def run(*args: str) -> None:
-        subprocess.run(args, cwd=folder, check=True, capture_output=True)
-
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-        "-out", "ca.pem", "-days", "2", "-subj", "/CN=govern test LDAP CA")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
-
-
 def start(folder: Path, tls: bool = False) -> str:
     """Start slapd; with ``tls``, also ldaps:// on a second port and StartTLS, with a
     certificate from ``folder/ca.pem``."""
@@ -101,7 +89,7 @@ def start(folder: Path, tls: bool = False) -> str:
     conf = CONF.format(d=folder, suffix=SUFFIX, admin=ADMIN_DN, admin_pw=ADMIN_PW,
                        reader=READER_DN, limited=LIMITED_DN)
     if tls:
-        _make_certificates(folder)
+        make_certificates(folder, "govern test LDAP CA")
         conf = TLS_CONF.format(d=folder) + conf
         (folder / "tls-port").write_text(str(_free_port()))
     (folder / "slapd.conf").write_text(conf)

@@ -15,6 +15,8 @@ from govern.cli.main import cli
 from govern.engine.errors import OPAUnavailable, PolicyError
 from govern.engine.opa import OPAClient, OPAServer, find_opa, free_port
 
+from testcerts import make_certificates
+
 from .conftest import EXAMPLE
 
 TOKEN = "s3cr3t-token"
@@ -30,14 +32,7 @@ allow if input.identity == "%s"
 def tls_opa(tmp_path_factory, request):
     """A user-run OPA: HTTPS with a certificate from our own CA, token authentication."""
     d = tmp_path_factory.mktemp("opa-tls")
-    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-        "-out", "ca.pem", "-days", "2", "-subj", "/CN=govern test CA")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    make_certificates(d)
     (d / "authz.rego").write_text(AUTHZ)
     port = free_port()
     proc = subprocess.Popen([find_opa(), "run", "--server", "--skip-version-check",
