@@ -38,7 +38,9 @@ datasets(p) := [[port, ds] | some port in p.ports; some ds in port.datasets]
 
 # ---------------------------------------------------------------- self-describing
 
-checks contains verdict(ref, "self-describing.description", count(split(trim_space(p.description), " ")) >= 3, sprintf(
+words(text) := count(regex.split(`\s+`, trim_space(text)))
+
+checks contains verdict(ref, "self-describing.description", words(p.description) >= 3, sprintf(
 	"%s: description: too short to describe the product",
 	[p.file],
 )) if {
@@ -192,9 +194,10 @@ checks contains verdict(ref, "trustworthy.slos", count(p.slos) > 0, sprintf(
 	some ref, p in products
 }
 
-freshness_slo(p) := slo if {
-	some slo in p.slos
-	slo.name in {"freshness", "refresh"}
+# The product's freshness objective: the first SLO named freshness (or refresh).
+freshness_slo(p) := slos[0] if {
+	slos := [slo | some slo in p.slos; slo.name in {"freshness", "refresh"}]
+	count(slos) > 0
 }
 
 checks contains c if {
@@ -205,7 +208,7 @@ checks contains c if {
 freshness_check(ref, p) := not_applicable(ref, "trustworthy.freshness", "no freshness SLO") if {
 	not freshness_slo(p)
 } else := amber(ref, "trustworthy.freshness", sprintf("%s: no dataset declares freshness_column", [p.file])) if {
-	count([ds | some [_, ds] in datasets(p); is_string(ds.freshness_column)]) == 0
+	count(timed_datasets(p)) == 0
 } else := amber(ref, "trustworthy.freshness", sprintf(
 	"%s: slos: freshness target %q is not a duration like 24h",
 	[p.file, freshness_slo(p).target],
@@ -213,17 +216,27 @@ freshness_check(ref, p) := not_applicable(ref, "trustworthy.freshness", "no fres
 	not is_number(freshness_slo(p).target_seconds)
 } else := amber(ref, "trustworthy.freshness", sprintf("store unreachable: %s", [store(ref).error])) if {
 	not store(ref).reachable
-} else := verdict(ref, "trustworthy.freshness", count(stale) == 0, sprintf(
-	"stale against the %s SLO: %s",
-	[freshness_slo(p).target, listing(stale)],
+} else := amber(ref, "trustworthy.freshness", sprintf(
+	"not measured (table missing in the store?): %s",
+	[listing(unmeasured(ref, p))],
 )) if {
-	limit := freshness_slo(p).target_seconds
-	measured := object.get(facts(ref), "freshness", {})
-	stale := [sprintf("%s %s", [name, age_text(m)]) |
-		some name, m in measured
-		too_old(m.age_seconds, limit)
-	]
-}
+	count(unmeasured(ref, p)) > 0
+} else := verdict(ref, "trustworthy.freshness", count(stale(ref, p)) == 0, sprintf(
+	"stale against the %s SLO: %s",
+	[freshness_slo(p).target, listing(stale(ref, p))],
+))
+
+# Datasets that declare a timestamp column.
+timed_datasets(p) := [ds.name | some [_, ds] in datasets(p); is_string(ds.freshness_column)]
+
+measured(ref) := object.get(facts(ref), "freshness", {})
+
+unmeasured(ref, p) := [name | some name in timed_datasets(p); not measured(ref)[name]]
+
+stale(ref, p) := [sprintf("%s %s", [name, age_text(m)]) |
+	some name, m in measured(ref)
+	too_old(m.age_seconds, freshness_slo(p).target_seconds)
+]
 
 too_old(null, _)
 
@@ -258,15 +271,21 @@ waivers(ref) := array.concat(object.get(products[ref], "waivers", []), [w |
 
 effective contains waived(c) if some c in checks
 
-waived(c) := object.union(c, {"status": "waived", "waiver": w}) if {
+# The waivers of a check, one per expiry date, the latest last.
+check_waivers(c) := [[x | some x in waivers(c.product); x.check == c.check; x.expires == expires][0] |
+	some expires in sort({w.expires | some w in waivers(c.product); w.check == c.check})
+]
+
+waived(c) := object.union(c, {"status": "waived", "waiver": latest}) if {
 	c.status in {"red", "amber"}
-	some w in waivers(c.product)
-	w.check == c.check
-	w.expires >= input.today
-} else := object.union(c, {"reason": sprintf("%s (waiver expired %s)", [c.reason, w.expires])}) if {
+	ws := check_waivers(c)
+	latest := ws[count(ws) - 1]
+	latest.expires >= input.today
+} else := object.union(c, {"reason": sprintf("%s (waiver expired %s)", [c.reason, latest.expires])}) if {
 	c.status in {"red", "amber"}
-	some w in waivers(c.product)
-	w.check == c.check
+	ws := check_waivers(c)
+	count(ws) > 0
+	latest := ws[count(ws) - 1]
 } else := c
 
 characteristic(c) := split(c.check, ".")[0]
