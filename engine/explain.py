@@ -91,7 +91,8 @@ class _Oracle:
     def query(self, kept: frozenset[Fact] | None) -> tuple[str, dict[str, Any]]:
         if kept is None:
             return f"x := {self.base}", {}
-        overrides, values = [], {}
+        # without the engine's precomputed index, so the library sees the overrides below
+        overrides, values = ["with data.directory.index as {}"], {}
         for i, fact in enumerate(f for f in self.facts if f.kind == "group" and f not in kept):
             ref = f"data.directory.groups[{json.dumps(fact.name)}].members"
             values[f"g{i}"] = sorted(self.snapshot.groups[fact.name].members - {self.user})

@@ -88,11 +88,39 @@ class Snapshot:
                 g.name: {"members": sorted(g.members), "subgroups": sorted(g.subgroups)}
                 for g in self.groups.values()
             },
+            "index": self.index(),
         }
+
+    def index(self) -> dict[str, Any]:
+        """Derived once per run so policies need not recompute them per decision:
+        ``members`` = every group's users through nesting (cycle-safe), ``attributes`` =
+        attribute -> value -> users (each element of a list-valued attribute)."""
+        members = {name: sorted(_reach(self.groups, name)) for name in self.groups}
+        attributes: dict[str, dict[str, list[str]]] = {}
+        for user in self.users.values():
+            for key, value in user.attributes.items():
+                for v in (value if isinstance(value, tuple) else (value,)):
+                    attributes.setdefault(key, {}).setdefault(v, []).append(user.id)
+        return {"members": members,
+                "attributes": {k: {v: sorted(us) for v, us in vals.items()}
+                               for k, vals in attributes.items()}}
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _reach(groups: Mapping[str, Group], start: str) -> set[str]:
+    """Users of ``start`` and of every group reachable from it through subgroups."""
+    seen, stack, users = {start}, [start], set()
+    while stack:
+        group = groups[stack.pop()]
+        users |= group.members
+        for sub in group.subgroups:
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+    return users
 
 
 class DirectorySource(Protocol):

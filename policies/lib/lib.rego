@@ -34,8 +34,12 @@ groups_within(group) := graph.reachable(group_graph, {group})
 # METADATA
 # description: |
 #   User ids in the group, directly or through nested subgroups (any depth).
-#   Cycle-safe. Unknown group -> empty set.
-members(group) := {user |
+#   Cycle-safe. Unknown group -> empty set. Read from the engine's index
+#   (data.directory.index.members, the same result, computed once per run)
+#   when it is there.
+members(group) := {user | some user in data.directory.index.members[group]} if {
+	data.directory.index.members[group]
+} else := {user |
 	some name in groups_within(group)
 	some user in data.directory.groups[name].members
 }
@@ -68,8 +72,10 @@ has_attr(user, name, value) if {
 # METADATA
 # description: |
 #   Users whose attribute equals value, or whose list-valued attribute
-#   contains value.
-users_where(name, value) := {user |
+#   contains value. From data.directory.index.attributes when it is there.
+users_where(name, value) := {user | some user in data.directory.index.attributes[name][value]} if {
+	data.directory.index.attributes
+} else := {user |
 	some user in all_users
 	has_attr(user, name, value)
 }
