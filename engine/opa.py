@@ -28,6 +28,16 @@ import httpx
 
 from .errors import GovernError, OPAUnavailable, PolicyError, Problem
 
+#: the decision log of the OPA govern starts keeps ids, paths, times and metrics, not the
+#: inputs and results (all the grants of the mesh, every run); they follow from the policy
+#: commit and the data, which the audit log records
+DECISION_LOG_MASK = """package system.log
+
+mask contains "/input"
+
+mask contains "/result"
+"""
+
 #: the OPA version govern is built and tested with (Makefile builds exactly this one)
 OPA_VERSION = "v1.22.2"
 
@@ -188,6 +198,10 @@ class OPAServer:
         log = open(self.log_file, "w+b") if self.log_file else tempfile.TemporaryFile()
         offset = 0
         files = [str(_relative(p, self.cwd)) for p in self.policies]
+        if self.log_file:
+            mask = self.log_file.with_name("decision-log-mask.rego")
+            mask.write_text(DECISION_LOG_MASK)
+            files.append(str(mask))
         try:
             self._proc = subprocess.Popen(
                 [self.binary, "run", "--server", "--skip-version-check",

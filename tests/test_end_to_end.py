@@ -58,6 +58,10 @@ def test_plan_exit_codes_and_json(mesh):
     assert plan["summary"]["remove"] == 0 and plan["summary"]["add"] > 0
     assert plan["targets"][0]["round_trips"] <= 3
     assert plan["decision_ids"], "decision ids are kept for the audit log"
+    # OPA's own decision log has each decision, but not its input or result (every grant)
+    log = (mesh.root / ".govern/opa.log").read_text()
+    assert all(d in log for d in plan["decision_ids"])
+    assert '"erased":["/input","/result"]' in log and "carol" not in log
 
 
 def test_removing_a_user_from_a_group_revokes_exactly_that_membership(mesh):
