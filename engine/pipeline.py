@@ -43,6 +43,7 @@ class Inputs:
     mesh: Mesh
     snapshot: Snapshot
     approvals: tuple[Approval, ...]
+    approvals_error: str | None = None
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -78,8 +79,11 @@ def connectors_for(mesh: Mesh, targets: Sequence[str] | None = None) -> dict[str
             if targets is None or name in targets}
 
 
-def load_inputs(root: Path, today: dt.date | None = None,
-                timings: Timings | None = None) -> Inputs:
+def load_inputs(root: Path, today: dt.date | None = None, timings: Timings | None = None,
+                approvals_optional: bool = False) -> Inputs:
+    """The mesh, a fresh directory snapshot and the active approvals. Anything missing
+    raises; ``approvals_optional`` (reports only, never plan or apply) instead records why
+    the request store could not be read in ``Inputs.approvals_error``."""
     timings = timings or Timings()
     with timings.measure("load"):
         mesh = load_mesh(root)
@@ -89,9 +93,20 @@ def load_inputs(root: Path, today: dt.date | None = None,
     with timings.measure("directory"):
         snapshot = read_directory(mesh)
     with timings.measure("approvals"):
+        from .requests import combine, store_approvals
+
+        # the approvals file (if configured) and the request store's approved requests,
+        # both only those unexpired on `today`
+        day = today or dt.date.today()
         path = mesh.config.approvals.path
-        approvals = load_approvals(mesh.resolve(path) if path else None,
-                                   today or dt.date.today())
+        from_file = load_approvals(mesh.resolve(path) if path else None, day)
+        try:
+            approvals = combine(from_file, store_approvals(mesh.config.requests, mesh.root, day))
+        except GovernError as exc:
+            if not approvals_optional:
+                raise
+            # only for reports (fitness): the checks that need approvals turn amber
+            return Inputs(mesh, snapshot, from_file, approvals_error=str(exc))
     return Inputs(mesh, snapshot, approvals)
 
 

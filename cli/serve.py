@@ -1,0 +1,53 @@
+"""`govern serve`: the REST API and the owners' web page for access requests."""
+
+from __future__ import annotations
+
+import click
+
+from govern.engine.mesh import load_config
+
+from .main import cli, handle_errors, mesh_root
+from .render import warn
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--dev", is_flag=True, help="Development mode (file directory only): sign in as "
+              "any directory user without a password; every page says so.")
+@click.option("--insecure-dev", is_flag=True, help="Session cookie without the Secure flag, "
+              "for plain-HTTP testing on this machine.")
+@click.pass_context
+@handle_errors
+def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: bool) -> None:
+    """Serve the access-request API (/api, OpenAPI at /openapi.json) and the web page where
+    owners sign in (LDAP bind) and approve or deny requests.
+
+    Put it behind a TLS-terminating proxy: the session cookie is Secure. Sessions are signed
+    with $GOVERN_SESSION_SECRET (random per process when unset). The mesh, the directory and
+    the policies are read at start: restart to pick up changes.
+
+    \b
+    Examples:
+      govern serve                              # LDAP sign-in, https behind a proxy
+      govern serve --dev --insecure-dev         # local try-out with the file directory
+    """
+    import uvicorn
+
+    from govern.service.app import create_app, open_runtime
+    from govern.service.signin import check_mode
+
+    root = mesh_root(ctx)
+    check_mode(load_config(root).directory, dev)  # a wrong mode fails here, in one line
+    if dev:
+        warn("development mode: anyone reaching this server signs in as anyone, without a "
+             "password")
+    if insecure_dev:
+        warn("--insecure-dev: the session cookie is sent over plain HTTP")
+    # opened here, not in the app's startup: a store, directory or OPA failure is one line
+    with open_runtime(root, dev=dev) as runtime:
+        app = create_app(root, dev=dev, insecure_dev=insecure_dev, runtime=runtime)
+        click.echo(f"Serving on http://{host}:{port}/ (API under /api, OpenAPI at "
+                   "/openapi.json)", err=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
+                    proxy_headers=False)

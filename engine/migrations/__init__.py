@@ -1,0 +1,1 @@
+"""Alembic migrations of the access-request store (engine/requests.py runs them)."""

@@ -1,0 +1,178 @@
+"""``create_app``: the FastAPI application of ``govern serve``.
+
+For its lifetime the app holds one request store (migrated at start), one snapshot of the
+mesh and the directory, and one OPA session (``engine.pipeline.opa_session``) in which the
+``govern.requests`` policy decides who may do what. Restart it to pick up changes to the
+mesh or the directory. JSON API under /api (``api``), pages under / (``web``), OpenAPI at
+/openapi.json.
+
+Errors map to HTTP once, here: a RequestError to its ``http_status``, a directory, store or
+OPA outage to 503, invalid input to 400 (never a 500 for bad input).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from govern.engine import pipeline
+from govern.engine.errors import GovernError, IdentityError, OPAUnavailable
+from govern.engine.mesh import load_config
+from govern.engine.requests import NotAuthenticated, RequestError, RequestStore
+
+from . import api, web
+from .authz import Authorizer
+from .notify import Notifier, make_notifier
+from .runtime import Runtime
+from .security import SESSION_COOKIE, SESSION_MAX_AGE, SecurityHeaders
+from .signin import check_mode, make_signin
+from .workflow import Workflow
+
+log = logging.getLogger("govern.serve")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@contextmanager
+def open_runtime(mesh_root: Path, *, dev: bool = False,
+                 today: Callable[[], dt.date] | None = None,
+                 notifier: Notifier | None = None) -> Iterator[Runtime]:
+    """What a server holds while it runs: the store (migrated), the mesh and directory
+    snapshot, and one OPA session. Run it on the thread that serves: the OPA child is tied
+    to the thread that started it (PR_SET_PDEATHSIG)."""
+    root = Path(mesh_root).resolve()
+    config = load_config(root)
+    check_mode(config.directory, dev)
+    clock = today or dt.date.today
+    with ExitStack() as stack:
+        store = RequestStore.for_config(config.requests, root, migrate=True)
+        stack.callback(store.close)
+        inputs = pipeline.load_inputs(root, today=clock())
+        client = stack.enter_context(pipeline.opa_session(inputs))
+        workflow = Workflow(store, inputs.mesh, inputs.snapshot, Authorizer(client),
+                            notifier or make_notifier(config.requests.webhook),
+                            max_days=config.requests.max_days, today=clock)
+        log.info("serving access requests of %s (store %s)", root, store.label)
+        yield Runtime(workflow, make_signin(inputs.mesh, inputs.snapshot, dev), dev)
+
+
+def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False,
+               secret_key: str | None = None, today: Callable[[], dt.date] | None = None,
+               notifier: Notifier | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """The app for the mesh at ``mesh_root``.
+
+    ``dev``: sign in as any user of a file directory without a password (a banner says so).
+    ``insecure_dev``: the session cookie without the Secure flag, for plain-HTTP testing.
+    ``secret_key``: signs session cookies (default $GOVERN_SESSION_SECRET, else random per
+    process: sessions then end with the process). ``today``: the date that decides expiry.
+    ``runtime``: one already opened (:func:`open_runtime`, as `govern serve` does, so that a
+    failure to start is one line); by default the app opens its own at startup.
+    """
+    root = Path(mesh_root).resolve()
+    check_mode(load_config(root).directory, dev)
+    key = secret_key or os.environ.get("GOVERN_SESSION_SECRET") or secrets.token_urlsafe(32)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # on the event loop's own thread, on purpose (see open_runtime)
+        with ExitStack() as stack:
+            app.state.govern = runtime or stack.enter_context(
+                open_runtime(root, dev=dev, today=today, notifier=notifier))
+            try:
+                yield
+            finally:
+                app.state.govern = None
+
+    app = FastAPI(title="govern access requests", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
+                  description="Request access to data products; owners and stewards approve. "
+                  "See docs/requests.md.")
+    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
+                       max_age=SESSION_MAX_AGE, same_site="strict", https_only=not insecure_dev)
+    app.add_middleware(SecurityHeaders, dev=dev)
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _errors(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _is_api(request: HTTPRequest) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def _respond(request: HTTPRequest, status: int, message: str,
+             headers: dict[str, str] | None = None) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    if status == 401 and request.method == "GET":
+        return RedirectResponse("/signin", status_code=303)
+    try:
+        return web.error_page(request, status, message)
+    except GovernError:  # not started: no page to render
+        return Response(message, status_code=status, media_type="text/plain")
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(RequestError)
+    async def request_error(request: HTTPRequest, exc: RequestError) -> Response:
+        headers = {"WWW-Authenticate": 'Basic realm="govern"'} \
+            if isinstance(exc, NotAuthenticated) and _is_api(request) else None
+        return _respond(request, exc.http_status, str(exc), headers)
+
+    @app.exception_handler(GovernError)
+    async def unavailable(request: HTTPRequest, exc: GovernError) -> Response:
+        status = 503 if isinstance(exc, (IdentityError, OPAUnavailable)) else 500
+        log.error("%s %s: %s", request.method, request.url.path, str(exc))
+        return _respond(request, status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: HTTPRequest, exc: RequestValidationError) -> Response:
+        return _respond(request, 400, _first_error(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: HTTPRequest, exc: HTTPException) -> Response:
+        return _respond(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+def _first_error(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    err = errors[0]
+    where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {err.get('msg', 'invalid')}{more}"
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The published schema: bad input is answered with 400 (never FastAPI's 422)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses["400"] = {"description": "Invalid input", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,27 @@
+"""What the server holds for its lifetime, as one value on ``app.state.govern``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from govern.engine.requests import StoreUnavailable
+
+from .signin import SignIn
+from .workflow import Workflow
+
+
+@dataclass(frozen=True)
+class Runtime:
+    workflow: Workflow
+    signin: SignIn
+    dev: bool
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The running server's workflow and sign-in (a FastAPI dependency)."""
+    runtime = getattr(request.app.state, "govern", None)
+    if not isinstance(runtime, Runtime):
+        raise StoreUnavailable("the server is not ready")
+    return runtime
