@@ -381,3 +381,4 @@ def directory_export(ctx: click.Context, out: str) -> None:
 from . import fitness as _fitness  # noqa: E402,F401  (registers `govern fitness`)
 from . import requests as _requests  # noqa: E402,F401  (registers `govern request`)
 from . import serve as _serve  # noqa: E402,F401  (registers `govern serve`)
+from . import catalog as _catalog  # noqa: E402,F401  (registers `govern catalog`)

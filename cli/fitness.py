@@ -15,6 +15,24 @@ from .main import cli, handle_errors, mesh_root
 from .render import emit_json
 
 
+def _catalog_facts(mesh) -> tuple[dict[str, bool] | None, str | None]:
+    """Whether each product is live and searchable in the built-in catalog, asked of the
+    catalog itself (never created = nothing published); (None, why) when it cannot be asked."""
+    from govern.engine import catalog as cat
+    from govern.engine.errors import GovernError
+
+    from .catalog import existing_catalog
+
+    refs = [p.ref for p in mesh.products]
+    try:
+        with existing_catalog(mesh) as builtin:
+            if builtin is None:
+                return {ref: False for ref in refs}, None
+            return cat.published(builtin, refs), None
+    except GovernError as exc:
+        return None, f"catalog unavailable: {exc}"
+
+
 @cli.command()
 @click.option("--product", "-p", multiple=True, metavar="DOMAIN/NAME", help="Only this product.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
@@ -31,14 +49,16 @@ def fitness(ctx: click.Context, product, fmt, html_out, today) -> None:
     The markdown fits a PR comment; --html writes the dashboard.
     """
     day = today.date() if today else dt.date.today()
-    inputs = pipeline.load_inputs(mesh_root(ctx), today=day)
+    inputs = pipeline.load_inputs(mesh_root(ctx), today=day, approvals_optional=True)
     products = list(product) or None
     connectors = pipeline.connectors_for(inputs.mesh)
     try:
         with pipeline.opa_session(inputs) as client:
             evaluation = pipeline.evaluate(client, inputs.mesh, inputs.snapshot)
-            facts = fit.gather(inputs.mesh, connectors)
-            report = fit.evaluate(client, inputs.mesh, evaluation.access, facts, day, products)
+            published, catalog_error = _catalog_facts(inputs.mesh)
+            facts = fit.gather(inputs.mesh, connectors, published, catalog_error)
+            report = fit.evaluate(client, inputs.mesh, evaluation.access, facts, day, products,
+                                  approvals_error=inputs.approvals_error)
     finally:
         for connector in connectors.values():
             connector.close()

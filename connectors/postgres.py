@@ -312,6 +312,17 @@ class PostgresConnector:
             return None
         return f"postgresql://{host}:{info.get('port') or 5432}/{db}"
 
+    def addresses(self, mesh: Mesh) -> dict[str, dict[str, dict[str, str | None]]]:
+        """``postgresql://host:port/db/schema.table`` of every dataset on this target (pure:
+        from the target's settings, no connection)."""
+        base = self.address_base()
+        out: dict[str, dict[str, dict[str, str | None]]] = {}
+        for product, _, port in self._ports(mesh):
+            schema = port.location.schema_ or ""
+            out.setdefault(product.ref, {})[port.name] = {
+                d.name: f"{base}/{schema}.{d.name}" if base else None for d in port.datasets}
+        return out
+
     def facts(self, mesh: Mesh, state: PostgresState) -> dict[str, dict]:
         """What fitness checks need from the store, per product: who else holds privileges on
         its relations (PUBLIC, unmanaged roles), which datasets exist, how fresh they are, and
@@ -320,14 +331,13 @@ class PostgresConnector:
         schemas = sorted({port.location.schema_ or "" for _, _, port in ports})
         conn = self._connect()
         out: dict[str, dict] = {}
-        base = self.address_base()
+        addresses = self.addresses(mesh)
         for product, _, port in ports:
             f = out.setdefault(product.ref, {"foreign_grants": [], "existing": [],
                                              "freshness": {}, "addresses": {}})
             schema = port.location.schema_ or ""
             f["existing"] += [d.name for d in port.datasets if (schema, d.name) in state.tables]
-            f["addresses"][port.name] = {d.name: f"{base}/{schema}.{d.name}" if base else None
-                                         for d in port.datasets}
+            f["addresses"][port.name] = addresses[product.ref][port.name]
         try:
             rows = conn.execute(FOREIGN_GRANTS_QUERY, {"schemas": schemas,
                                                        "prefix": self.prefix}).fetchall()

@@ -106,14 +106,16 @@ class Report:
                              for ref, row in self.cells.items()}}
 
 
-def fitness_input(access: Iterable[Access], facts: Facts, today: dt.date) -> dict[str, Any]:
+def fitness_input(access: Iterable[Access], facts: Facts, today: dt.date,
+                  approvals_error: str | None = None) -> dict[str, Any]:
     return {"today": today.isoformat(), "grants": [a.to_dict() for a in sorted(access)],
-            "facts": facts.by_product}
+            "facts": facts.by_product, "approvals_error": approvals_error}
 
 
 def evaluate(client: OPAClient, mesh: Mesh, access: Iterable[Access], facts: Facts,
-             today: dt.date, products: Sequence[str] | None = None) -> Report:
-    decision = client.decide(REPORT_PATH, fitness_input(access, facts, today))
+             today: dt.date, products: Sequence[str] | None = None,
+             approvals_error: str | None = None) -> Report:
+    decision = client.decide(REPORT_PATH, fitness_input(access, facts, today, approvals_error))
     result = decision.result
     if not isinstance(result, dict):
         raise PolicyError("fitness: `report` must be an object keyed by product")

@@ -171,10 +171,19 @@ foreign_check(ref) := amber(ref, "secure.blocked-by-default", sprintf("store unr
 	]
 }
 
+# Without the approvals (request store unreachable) who may read PII is not known: amber.
+approvals_unknown if is_string(input.approvals_error)
+
+checks contains amber(ref, "secure.pii-readers", sprintf("approvals unavailable: %s", [input.approvals_error])) if {
+	approvals_unknown
+	some ref, _ in products
+}
+
 checks contains verdict(ref, "secure.pii-readers", count(outsiders) == 0, sprintf(
 	"PII readable without an approval by: %s",
 	[listing(outsiders)],
 )) if {
+	not approvals_unknown
 	some ref, p in products
 	outsiders := [sprintf("%s (port %s)", [g.principal, g.port]) |
 		some g in object.get(input, "grants", [])

@@ -1,0 +1,122 @@
+"""`govern catalog`: publish every product to the built-in catalog (and search it)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from govern.engine import catalog as cat
+from govern.engine import fitness as fit
+from govern.engine import pipeline
+from govern.engine.requests import RequestStore, store_url
+
+from .main import cli, handle_errors, mesh_root
+from .render import emit_json
+
+
+@cli.group()
+def catalog() -> None:
+    """The catalog where consumers find products (built in; searchable in `govern serve`)."""
+
+
+def open_catalog(mesh, migrate: bool) -> tuple[RequestStore, cat.BuiltinCatalog]:
+    store = RequestStore.for_config(mesh.config.requests, mesh.root, migrate=migrate)
+    return store, cat.BuiltinCatalog(store.engine)
+
+
+def addresses(mesh) -> dict:
+    out: dict = {}
+    for connector in pipeline.connectors_for(mesh).values():
+        for ref, ports in connector.addresses(mesh).items():  # type: ignore[attr-defined]
+            out.setdefault(ref, {}).update(ports)
+    return out
+
+
+def latest_fitness(mesh) -> dict | None:
+    runs = fit.load_history(mesh.resolve(mesh.config.fitness.history_path), limit=1)
+    return runs[-1].get("products") if runs else None
+
+
+@contextmanager
+def existing_catalog(mesh) -> Iterator[cat.BuiltinCatalog | None]:
+    """The built-in catalog if it has been created (None when it never was: nothing has been
+    published), without creating it; a catalog that is there but unreachable raises."""
+    url = store_url(mesh.config.requests, mesh.root)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        yield None
+        return
+    store = RequestStore(url)
+    try:
+        if store.revision() is None:
+            yield None
+            return
+        store.check_current()
+        yield cat.BuiltinCatalog(store.engine)
+    finally:
+        store.close()
+
+
+def _current(mesh) -> dict:
+    """What the catalog holds, for a dry run."""
+    with existing_catalog(mesh) as builtin:
+        return builtin.read() if builtin is not None else {}
+
+
+@catalog.command("publish")
+@click.option("--dry-run", is_flag=True, help="Show what would change, per product and field.")
+@click.option("--prune", is_flag=True, help="Delete entries of products no longer in the mesh "
+              "(by default they are only marked retired).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+@handle_errors
+def publish(ctx: click.Context, dry_run: bool, prune: bool, fmt: str) -> None:
+    """Publish every product's metadata: description, owner, classification, sharing
+    agreement, ports, datasets and columns (PII flags), lineage, addresses and the latest
+    fitness result. Idempotent: a second run writes nothing. Fields the catalog owns (a
+    steward's own description) are never overwritten."""
+    from govern.engine.mesh import load_mesh
+
+    mesh = load_mesh(mesh_root(ctx))
+    desired = cat.desired_entries(mesh, addresses(mesh), latest_fitness(mesh))
+    if dry_run:
+        result = cat.PublishResult(cat.plan_publish(desired, _current(mesh), prune), 0, True)
+    else:
+        store, builtin = open_catalog(mesh, migrate=True)
+        try:
+            result = cat.publish(builtin, desired, prune=prune)
+        finally:
+            store.close()
+    if fmt == "json":
+        emit_json({"dry_run": dry_run, "writes": result.writes,
+                   "changes": [c.to_dict() for c in result.changes]})
+        return
+    for change in result.changes:
+        fields = f" ({', '.join(sorted(change.fields))})" if change.action == "update" else ""
+        click.echo(f"  {change.action} {change.ref}{fields}")
+    if not result.changes:
+        click.echo("Catalog: up to date, nothing written.")
+    elif dry_run:
+        click.echo(f"Catalog: {len(result.changes)} changes (dry run: nothing written).")
+    else:
+        click.echo(f"Catalog: {len(result.changes)} changes, {result.writes} writes.")
+
+
+@catalog.command("search")
+@click.argument("query")
+@click.pass_context
+@handle_errors
+def search(ctx: click.Context, query: str) -> None:
+    """Find products by name, description, column or owner."""
+    from govern.engine.mesh import load_config
+
+    root = mesh_root(ctx)
+    config = load_config(root)
+    store = RequestStore.for_config(config.requests, root, migrate=False)
+    try:
+        for ref in cat.BuiltinCatalog(store.engine).search(query):
+            click.echo(ref)
+    finally:
+        store.close()
