@@ -29,14 +29,20 @@ def applied(mesh):
     return mesh
 
 
-def test_example_mesh_has_no_red_and_the_catalog_is_amber_not_green(applied):
+def test_example_mesh_is_green_once_published(applied):
     code, report = fitness(applied)
-    assert code == 0
+    assert code == 1  # nothing published yet: not discoverable
     for ref, row in report["products"].items():
         for characteristic, value in row.items():
-            expected = "amber" if characteristic == "discoverable" else "green"
+            expected = "red" if characteristic == "discoverable" else "green"
             assert value["status"] == expected, (ref, characteristic, value)
-    assert reasons(report, "hcp/hcp_master", "discoverable") == ["no catalog has been checked"]
+    assert reasons(report, "hcp/hcp_master", "discoverable") == [
+        "not published in the catalog (run `govern catalog publish`)"]
+    assert applied.govern("catalog", "publish").exit_code == 0
+    code, report = fitness(applied)
+    assert code == 0
+    assert {c["status"] for row in report["products"].values() for c in row.values()} == {
+        "green"}
     # a check that does not apply is shown as such, not counted
     freshness = next(c for c in cell(report, "clinical/trial_results", "trustworthy")["checks"]
                      if c["check"] == "trustworthy.freshness")
