@@ -28,6 +28,7 @@ from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
 from .opa import OPAClient, OPAServer, check, find_opa
 from .plan import Plan, TargetPlan
+from .secrets import read_secret
 
 
 class Reporter:
@@ -175,19 +176,7 @@ def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAC
 
 
 def _token(cfg, mesh: Mesh) -> str | None:
-    import os
-
-    if cfg.token_env:
-        value = os.environ.get(cfg.token_env)
-        if not value:
-            raise OPAUnavailable(f"opa.token_env: ${cfg.token_env} is not set")
-        return value
-    if cfg.token_file:
-        try:
-            return mesh.resolve(cfg.token_file).read_text().strip()
-        except OSError as exc:
-            raise OPAUnavailable(f"opa.token_file: {exc.strerror or exc}") from exc
-    return None
+    return read_secret(cfg.token_env, cfg.token_file, mesh.root, "opa.token", OPAUnavailable)
 
 
 def check_rego(mesh: Mesh) -> None:

@@ -12,13 +12,13 @@ matching rule is detected.
 from __future__ import annotations
 
 import math
-import os
 import ssl
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 from govern.engine.errors import IdentityError
+from govern.engine.secrets import read_secret
 from govern.engine.spec import LDAPDirectoryConfig
 
 from .base import Group, Snapshot, User
@@ -64,23 +64,12 @@ class LDAPDirectory:
     # ------------------------------------------------------------------ connection
     def _password(self) -> str | None:
         cfg = self.config
-        if cfg.password_env:
-            value = os.environ.get(cfg.password_env)
-            if not value:
-                raise IdentityError(f"directory: ${cfg.password_env} (password_env) is not set")
-            return value
-        if cfg.password_file:
-            path = Path(cfg.password_file)
-            path = path if path.is_absolute() else self.root / path
-            try:
-                return path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise IdentityError(f"directory: password_file {path}: "
-                                    f"{exc.strerror or exc}") from exc
-        if cfg.bind_dn:
+        password = read_secret(cfg.password_env, cfg.password_file, self.root,
+                               "directory.password", IdentityError)
+        if password is None and cfg.bind_dn:
             raise IdentityError("directory: bind_dn is set but neither password_env nor "
                                 "password_file")
-        return None
+        return password
 
     def connect(self) -> ldap3.Connection:
         cfg = self.config
