@@ -46,7 +46,7 @@ def builtin(mesh) -> tuple[RequestStore, BuiltinCatalog]:
 
 def test_publish_twice_writes_nothing_the_second_time(store_mesh):
     first = publish(store_mesh)
-    assert first["writes"] == 4
+    assert first["writes"] == 5
     assert {c["action"] for c in first["changes"]} == {"create"}
     again = publish(store_mesh)
     assert again == {"dry_run": False, "writes": 0, "changes": []}

@@ -11,6 +11,7 @@ TABLES = {
     "campaign": "campaign_performance.campaign_kpis",
     "trial": "trial_results.outcomes",
     "web": "web_engagement.page_views",
+    "inquiries": "field_inquiries.inquiry",
 }
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 
@@ -24,6 +25,8 @@ EXPECTED_READERS = {
     "trial": {"dave"},
     # every employee (erin is a contractor)
     "web": set(USERS) - {"erin"},
+    # approved requests only (req-4): not even the owner, heidi, reads without one
+    "inquiries": {"bob"},
 }
 
 

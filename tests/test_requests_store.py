@@ -258,9 +258,9 @@ def test_pipeline_combines_the_file_and_the_store(tmp_path, pg_cluster):
         expired = make(s, requester="alice", expires=TODAY + dt.timedelta(days=2))
         s.transition(expired.id, "approve", "dave", "ok")
     ids = {a.id for a in pipeline.load_inputs(root).approvals}
-    assert ids == {"req-1", r.id, expired.id}  # req-1 from approvals.yaml
+    assert ids == {"req-1", "req-4", r.id, expired.id}  # req-1, req-4 from approvals.yaml
     later = pipeline.load_inputs(root, today=TODAY + dt.timedelta(days=3)).approvals
-    assert {a.id for a in later} == {"req-1", r.id}
+    assert {a.id for a in later} == {"req-1", "req-4", r.id}
 
 
 def test_one_id_in_the_file_and_the_store_is_an_error():

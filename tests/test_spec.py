@@ -26,7 +26,7 @@ def test_example_mesh_loads(mesh_copy):
     mesh = load_mesh(mesh_copy)
     assert [p.ref for p in mesh.products] == [
         "clinical/trial_results", "commercial/campaign_performance", "digital/web_engagement",
-        "hcp/hcp_master"]
+        "hcp/hcp_master", "medical/field_inquiries"]
 
 
 def test_all_problems_are_reported_with_file_and_path(mesh_copy):

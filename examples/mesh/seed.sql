@@ -17,3 +17,6 @@ INSERT INTO trial_results.outcomes VALUES ('T-301', 'treatment', 'OS', 0.72);
 CREATE SCHEMA IF NOT EXISTS web_engagement;
 CREATE TABLE IF NOT EXISTS web_engagement.page_views (day date, page text, views integer);
 INSERT INTO web_engagement.page_views VALUES (current_date - 1, '/home', 5321);
+CREATE SCHEMA IF NOT EXISTS field_inquiries;
+CREATE TABLE IF NOT EXISTS field_inquiries.inquiry (inquiry_id text, topic text, received_on date);
+INSERT INTO field_inquiries.inquiry VALUES ('MI-1001', 'oncology / product X', current_date - 3);
