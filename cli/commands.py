@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from govern.engine import pipeline
-from govern.engine.errors import GovernError, SpecError, Problem
+from govern.engine.errors import GovernError
 from govern.engine.mesh import load_config, load_mesh
 from govern.engine.opa import find_opa, run_tests
 from govern.engine.plan import Plan, render_markdown, render_text
@@ -42,14 +42,10 @@ def validate(ctx: click.Context, fmt: str) -> None:
     with pipeline.opa_session(inputs) as client:
         evaluation = pipeline.evaluate(client, inputs.mesh, inputs.snapshot)
         pipeline.check_violations(evaluation.violations)
-        problems = []
-        for name, connector in pipeline.connectors_for(inputs.mesh).items():
-            desired = connector.desired(evaluation.access, inputs.mesh, inputs.snapshot.users,
-                                        None, None)
-            problems += [Problem(inputs.snapshot.source, d.subject, d.message)
-                         for d in desired.diagnostics if d.severity == "error"]
-        if problems:
-            raise SpecError(problems)
+        for connector in pipeline.connectors_for(inputs.mesh).values():
+            pipeline.check_names(connector.desired(evaluation.access, inputs.mesh,
+                                                   inputs.snapshot.users, None, None),
+                                 inputs.snapshot)
     summary = {"valid": True, "products": len(inputs.mesh.products),
                "users": len(inputs.snapshot.users), "grants": len(evaluation.access)}
     if fmt == "json":

@@ -108,19 +108,20 @@ def policy_id(path: Path, mesh: Mesh) -> str:
         return "govern/platform/" + path.name
 
 
-def run_policies(mesh: Mesh) -> list[Path]:
+def run_policies(mesh: Mesh, platform: bool = True) -> list[Path]:
     """Every Rego module a run needs, library first: platform, the mesh's own, products."""
-    return platform_policies() + mesh.extra_policies() + [p.policy for p in mesh.products]
+    return (platform_policies() if platform else []) + mesh.extra_policies() + \
+        [p.policy for p in mesh.products]
 
 
 def upload(client: OPAClient, mesh: Mesh, snapshot: Snapshot,
            approvals: Sequence[Approval], policies: bool = True) -> None:
     """Data (and, unless the server loaded them at start, policies), once per run."""
     if policies:
-        for path in run_policies(mesh):
-            ident = (f"govern/platform/{path.parent.name}/{path.name}"
-                     if path in platform_policies() else policy_id(path, mesh))
-            client.put_policy(ident, path.read_text())
+        for path in platform_policies():
+            client.put_policy(f"govern/platform/{path.parent.name}/{path.name}", path.read_text())
+        for path in run_policies(mesh, platform=False):
+            client.put_policy(policy_id(path, mesh), path.read_text())
     client.put_data("directory", snapshot.to_data())
     client.put_data("approvals", [a.to_data() for a in approvals])
     client.put_data("mesh", mesh_data(mesh))

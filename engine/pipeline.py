@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from govern.connectors.base import Connector, make_connector
+from govern.connectors.base import Connector, Desired, make_connector
 from govern.identity import open_source
 from govern.identity.base import Snapshot, check_shrink, stats
 
@@ -23,7 +23,7 @@ from .approvals import Approval, load_approvals
 from .diff import diff
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
                      SpecError, StalePlan)
-from .evaluate import Evaluation, evaluate, platform_policies, run_policies, upload
+from .evaluate import Evaluation, evaluate, run_policies, upload
 from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
 from .opa import OPAClient, OPAServer, check, find_opa
@@ -179,10 +179,18 @@ def _token(cfg, mesh: Mesh) -> str | None:
     return read_secret(cfg.token_env, cfg.token_file, mesh.root, "opa.token", OPAUnavailable)
 
 
+def check_names(desired: Desired, snapshot: Snapshot) -> None:
+    """A connector's errors about principals it cannot hold (too long, reserved) stop the
+    run, naming the directory and the principal."""
+    errors = [Problem(snapshot.source, d.subject, d.message)
+              for d in desired.diagnostics if d.severity == "error"]
+    if errors:
+        raise SpecError(errors)
+
+
 def check_rego(mesh: Mesh) -> None:
     """``opa check --strict`` over platform and product policies (and product tests)."""
-    files = platform_policies() + mesh.extra_policies() + [p.policy for p in mesh.products] + \
-        [p.test for p in mesh.products if p.test]
+    files = run_policies(mesh) + [p.test for p in mesh.products if p.test]
     problems = check(find_opa(mesh.config.opa.binary), files, mesh.root)
     if problems:
         raise SpecError(problems)
@@ -218,10 +226,7 @@ def make_plan(inputs: Inputs, client: OPAClient, *, products: Sequence[str] | No
             with timings.measure("desired"):
                 desired = connector.desired(evaluation.access, mesh, inputs.snapshot.users,
                                             state, products)
-            errors = [d for d in desired.diagnostics if d.severity == "error"]
-            if errors:
-                raise SpecError([Problem(inputs.snapshot.source, d.subject, d.message)
-                                 for d in errors])
+            check_names(desired, inputs.snapshot)
             notes += desired.diagnostics
             with timings.measure("diff"):
                 actual = connector.actual(state, desired, products, mesh)
