@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -35,13 +37,18 @@ def publish(mesh, *args):
     return json.loads(result.stdout)
 
 
-def builtin(mesh) -> tuple[RequestStore, BuiltinCatalog]:
+@contextmanager
+def builtin(mesh) -> Iterator[BuiltinCatalog]:
+    """The mesh's built-in catalog, read the way a catalog UI would, closed afterwards."""
     import yaml
 
     config = yaml.safe_load((mesh.root / "govern.yaml").read_text()).get("requests") or {}
     store = RequestStore.for_config(RequestsConfig.model_validate(config), mesh.root,
                                     migrate=False)
-    return store, BuiltinCatalog(store.engine)
+    try:
+        yield BuiltinCatalog(store.engine)
+    finally:
+        store.close()
 
 
 def test_publish_twice_writes_nothing_the_second_time(store_mesh):
@@ -59,43 +66,31 @@ def test_dry_run_shows_fields_and_writes_nothing(store_mesh):
     dry = publish(store_mesh, "--dry-run")
     assert dry["changes"] == [{"action": "update", "ref": "hcp/hcp_master",
                                "fields": ["owner"]}] and dry["writes"] == 0
-    store, cat = builtin(store_mesh)
-    try:
+    with builtin(store_mesh) as cat:
         assert cat.read()["hcp/hcp_master"].doc["owner"] == "hcp-stewards"
-    finally:
-        store.close()
 
 
 def test_a_field_the_catalog_owns_survives_publish(store_mesh):
     publish(store_mesh)
-    store, cat = builtin(store_mesh)
-    try:
+    with builtin(store_mesh) as cat:
         cat.edit_extra("hcp/hcp_master", "description", "Steward's note: use hcp_id to join")
-    finally:
-        store.close()
     path = store_mesh.root / "products/hcp/hcp_master/product.yaml"
     path.write_text(path.read_text().replace("Golden record", "The golden record"))
     assert publish(store_mesh)["writes"] == 1
-    store, cat = builtin(store_mesh)
-    try:
+    with builtin(store_mesh) as cat:
         entry = cat.read()["hcp/hcp_master"]
         assert entry.extra == {"description": "Steward's note: use hcp_id to join"}
         assert entry.doc["description"].startswith("The golden record")
         assert cat.search("steward") == ["hcp/hcp_master"]
-    finally:
-        store.close()
 
 
 def test_search_finds_a_product_by_a_column_name(store_mesh):
     publish(store_mesh)
-    store, cat = builtin(store_mesh)
-    try:
+    with builtin(store_mesh) as cat:
         assert cat.search("specialty") == ["hcp/hcp_master"]  # a column of hcp_master.hcp
         assert set(cat.search("hcp")) >= {"hcp/hcp_master"}
         assert cat.search('"; DROP TABLE catalog_entries; --') == []
         assert cat.search("nothing-matches-this") == []
-    finally:
-        store.close()
 
 
 def test_a_removed_product_is_retired_not_deleted_unless_pruned(store_mesh):
@@ -103,20 +98,14 @@ def test_a_removed_product_is_retired_not_deleted_unless_pruned(store_mesh):
     shutil.rmtree(store_mesh.root / "products/digital")
     assert publish(store_mesh)["changes"] == [
         {"action": "retire", "ref": "digital/web_engagement", "fields": []}]
-    store, cat = builtin(store_mesh)
-    try:
+    with builtin(store_mesh) as cat:
         entry = cat.read()["digital/web_engagement"]
         assert entry.retired and cat.search("page_views") == []
-    finally:
-        store.close()
     assert publish(store_mesh)["writes"] == 0
     assert publish(store_mesh, "--prune")["changes"] == [
         {"action": "delete", "ref": "digital/web_engagement", "fields": []}]
-    store, cat = builtin(store_mesh)
-    try:
+    with builtin(store_mesh) as cat:
         assert "digital/web_engagement" not in cat.read()
-    finally:
-        store.close()
 
 
 def test_discoverable_follows_the_catalog(mesh):
