@@ -22,11 +22,6 @@ def catalog() -> None:
     """The catalog where consumers find products (built in; searchable in `govern serve`)."""
 
 
-def open_catalog(mesh, migrate: bool) -> tuple[RequestStore, cat.BuiltinCatalog]:
-    store = RequestStore.for_config(mesh.config.requests, mesh.root, migrate=migrate)
-    return store, cat.BuiltinCatalog(store.engine)
-
-
 def addresses(mesh) -> dict:
     out: dict = {}
     for connector in pipeline.connectors_for(mesh).values():
@@ -36,14 +31,19 @@ def addresses(mesh) -> dict:
 
 
 def latest_fitness(mesh) -> dict | None:
-    runs = fit.load_history(mesh.resolve(mesh.config.fitness.history_path), limit=1)
-    return runs[-1].get("products") if runs else None
+    return fit.published_fitness(mesh.resolve(mesh.config.fitness.latest_path))
 
 
 @contextmanager
-def existing_catalog(mesh) -> Iterator[cat.BuiltinCatalog | None]:
-    """The built-in catalog if it has been created (None when it never was: nothing has been
-    published), without creating it; a catalog that is there but unreachable raises."""
+def existing_catalog(mesh) -> Iterator[cat.Publisher | None]:
+    """The configured catalog, without creating anything: for the built-in one, None when it
+    has never been created (nothing has been published); a catalog that is there but
+    unreachable raises."""
+    config = mesh.config.catalog
+    if config.kind != "builtin":
+        with cat.open_publisher(config, mesh.config.requests, mesh.root) as publisher:
+            yield publisher
+        return
     url = store_url(mesh.config.requests, mesh.root)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         yield None
@@ -59,10 +59,12 @@ def existing_catalog(mesh) -> Iterator[cat.BuiltinCatalog | None]:
         store.close()
 
 
-def _current(mesh) -> dict:
-    """What the catalog holds, for a dry run."""
-    with existing_catalog(mesh) as builtin:
-        return builtin.read() if builtin is not None else {}
+def _dry_run(mesh, desired: dict, prune: bool) -> cat.PublishResult:
+    """What publishing would change, from one read of the catalog; nothing is written."""
+    with existing_catalog(mesh) as publisher:
+        if publisher is None:
+            return cat.PublishResult(cat.plan_publish(desired, {}, prune), 0, True)
+        return cat.publish(publisher, desired, prune=prune, dry_run=True)
 
 
 @catalog.command("publish")
@@ -82,13 +84,10 @@ def publish(ctx: click.Context, dry_run: bool, prune: bool, fmt: str) -> None:
     mesh = load_mesh(mesh_root(ctx))
     desired = cat.desired_entries(mesh, addresses(mesh), latest_fitness(mesh))
     if dry_run:
-        result = cat.PublishResult(cat.plan_publish(desired, _current(mesh), prune), 0, True)
+        result = _dry_run(mesh, desired, prune)
     else:
-        store, builtin = open_catalog(mesh, migrate=True)
-        try:
-            result = cat.publish(builtin, desired, prune=prune)
-        finally:
-            store.close()
+        with cat.open_publisher(mesh.config.catalog, mesh.config.requests, mesh.root) as pub:
+            result = cat.publish(pub, desired, prune=prune)
     if fmt == "json":
         emit_json({"dry_run": dry_run, "writes": result.writes,
                    "changes": [c.to_dict() for c in result.changes]})

@@ -66,6 +66,7 @@ def fitness(ctx: click.Context, product, fmt, html_out, today) -> None:
     report.history = fit.load_history(history_path)
     if products is None:
         fit.append_history(history_path, report)
+        fit.write_latest(inputs.mesh.resolve(inputs.mesh.config.fitness.latest_path), report)
     if html_out:
         Path(html_out).write_text(fit.render_html(report), encoding="utf-8")
     if fmt == "json":

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from sqlalchemy import (Boolean, Column, MetaData, String, Table, Text, insert, select, text,
                         update)
@@ -40,7 +42,7 @@ class CatalogError(GovernError):
 # ---------------------------------------------------------------- the entries (pure)
 
 def product_entry(product: Product, addresses: Mapping[str, Mapping[str, str | None]],
-                  fitness: Mapping[str, str] | None) -> dict[str, Any]:
+                  fitness: Mapping[str, Any] | None) -> dict[str, Any]:
     """Everything a consumer needs to find, judge and request a product."""
     s = product.spec
     return {
@@ -101,8 +103,14 @@ class CatalogChange:
 
 
 def plan_publish(desired: Mapping[str, dict[str, Any]], current: Mapping[str, Current],
-                 prune: bool = False) -> list[CatalogChange]:
-    """The changes that make the catalog hold ``desired``; none when it already does."""
+                 prune: bool = False,
+                 comparable: Callable[[str, Any], Any] | None = None) -> list[CatalogChange]:
+    """The changes that make the catalog hold ``desired``; none when it already does.
+
+    ``comparable(field, value)``: what the catalog's read gives back for a field of that
+    value, for catalogs that keep a fingerprint of each field rather than the field itself
+    (``Publisher.comparable``); an update still carries the real values."""
+    same = comparable or (lambda _key, value: value)
     changes: list[CatalogChange] = []
     for ref in sorted(desired):
         doc = desired[ref]
@@ -112,7 +120,7 @@ def plan_publish(desired: Mapping[str, dict[str, Any]], current: Mapping[str, Cu
             continue
         if now.retired:
             changes.append(CatalogChange("unretire", ref))
-        diff = {k: v for k, v in doc.items() if now.doc.get(k) != v}
+        diff = {k: v for k, v in doc.items() if now.doc.get(k) != same(k, v)}
         diff.update({k: None for k in now.doc.keys() - doc.keys()})
         if diff:
             changes.append(CatalogChange("update", ref, diff))
@@ -125,15 +133,51 @@ def plan_publish(desired: Mapping[str, dict[str, Any]], current: Mapping[str, Cu
 
 
 class Publisher(Protocol):
-    """A catalog govern publishes to."""
+    """A catalog govern publishes to (the built-in one, DataHub, Collibra).
+
+    ``read`` returns every entry govern published, keyed by product ref, with the fields
+    govern owns in ``Current.doc`` (or, when the publisher defines ``comparable``, what that
+    function gives for each field), and raises CatalogError when the catalog is unreachable.
+    ``write`` applies the changes of :func:`plan_publish` and returns how many writes it sent;
+    it never touches fields govern does not own, and ``retire`` never deletes. ``close``
+    releases connections. Optional: ``searchable() -> set[str]`` (refs the catalog's search
+    finds) and ``comparable(field, value)``.
+    """
 
     name: str
 
-    def read(self) -> dict[str, Current]:
-        """Every entry govern published, in one read; CatalogError when unreachable."""
+    def read(self) -> dict[str, Current]: ...
 
-    def write(self, changes: Sequence[CatalogChange]) -> int:
-        """Apply the changes; returns the number of writes sent."""
+    def write(self, changes: Sequence[CatalogChange]) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@contextmanager
+def open_publisher(config: Any, requests_config: Any, root: Path,
+                   migrate: bool = True) -> Iterator[Publisher]:
+    """The publisher ``govern.yaml``'s ``catalog:`` names, closed on exit."""
+    kind = getattr(config, "kind", "builtin")
+    publisher: Any
+    if kind == "builtin":
+        from .requests import RequestStore
+
+        store = RequestStore.for_config(requests_config, root, migrate=migrate)
+        publisher = BuiltinCatalog(store.engine, on_close=store.close)
+    elif kind == "datahub":
+        from .catalog_datahub import DataHubPublisher
+
+        publisher = DataHubPublisher.from_config(config, root)
+    elif kind == "collibra":
+        from .catalog_collibra import CollibraPublisher
+
+        publisher = CollibraPublisher.from_config(config, root)
+    else:  # the config model admits no other kind
+        raise CatalogError(f"catalog: unknown kind {kind!r}")
+    try:
+        yield publisher
+    finally:
+        publisher.close()
 
 
 # ---------------------------------------------------------------- the built-in catalog
@@ -143,15 +187,23 @@ class BuiltinCatalog:
 
     name = "builtin"
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Any, on_close: Callable[[], None] | None = None):
         self.engine = engine
         self.sqlite = engine.url.get_backend_name() == "sqlite"
         self.writes = 0
+        self.reads = 0
+        self._on_close = on_close
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
 
     def _tx(self):
         return _guard(self.engine)
 
     def read(self) -> dict[str, Current]:
+        self.reads += 1
         with self._tx() as conn:
             rows = conn.execute(select(entries.c.ref, entries.c.doc, entries.c.retired,
                                        entries.c.extra)).fetchall()
@@ -295,14 +347,15 @@ class PublishResult:
 
 
 def desired_entries(mesh: Mesh, addresses: Mapping[str, Mapping[str, Mapping[str, str | None]]],
-                    fitness: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict]:
+                    fitness: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict]:
     return {p.ref: product_entry(p, addresses.get(p.ref, {}),
                                  (fitness or {}).get(p.ref)) for p in mesh.products}
 
 
 def publish(publisher: Publisher, desired: Mapping[str, dict], prune: bool = False,
             dry_run: bool = False) -> PublishResult:
-    changes = plan_publish(desired, publisher.read(), prune)
+    changes = plan_publish(desired, publisher.read(), prune,
+                           getattr(publisher, "comparable", None))
     writes = 0 if dry_run else publisher.write(changes)
     return PublishResult(changes, writes, dry_run)
 

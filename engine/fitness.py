@@ -14,7 +14,7 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from govern.connectors.base import Connector
 
@@ -153,6 +153,56 @@ def append_history(path: Path, report: Report) -> None:
                              "products": report.statuses()}, sort_keys=True) + "\n")
 
 
+TREND_RUNS = 10
+
+
+def write_latest(path: Path, report: Report) -> None:
+    """The last whole-mesh run, reasons included: what `catalog publish` publishes and what
+    the dashboard of `govern serve` shows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = report.to_dict()
+    runs = [r.get("products", {}) for r in report.history] + [report.statuses()]
+    for ref, row in body["products"].items():
+        row_trend = [run[ref] for run in runs[-TREND_RUNS:] if ref in run]
+        body["products"][ref] = {"cells": row, "trend": row_trend}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def published_fitness(path: Path) -> dict[str, dict[str, Any]] | None:
+    """Per product, the fitness a catalog entry carries: the day, the status of each
+    characteristic, the reasons and the recent trend; None when fitness never ran."""
+    if not path.exists():
+        return None
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        return {ref: {"at": body["today"],
+                      "status": {ch: row["cells"][ch]["status"] for ch in CHARACTERISTICS},
+                      "cells": row["cells"], "trend": row["trend"]}
+                for ref, row in body["products"].items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PolicyError(f"fitness: {path} is not a fitness result ({exc}); run govern "
+                          "fitness again") from exc
+
+
+def report_from_published(fitness: Mapping[str, Mapping[str, Any] | None],
+                          today: dt.date) -> Report:
+    """The dashboard of what a catalog holds (the products that have a fitness result)."""
+    cells = {ref: {ch: {"status": f["cells"][ch]["status"], "checks": f["cells"][ch]["checks"]}
+                   for ch in CHARACTERISTICS}
+             for ref, f in fitness.items() if f and "cells" in f}
+    depth = max([len(fitness[ref].get("trend", [])) for ref in cells] + [1]) - 1
+    history: list[dict[str, Any]] = [{"products": {}} for _ in range(depth)]
+    for ref in cells:
+        past = list(fitness[ref].get("trend", []))[:-1]
+        for offset, statuses in enumerate(reversed(past)):
+            history[depth - 1 - offset]["products"][ref] = statuses
+    days = sorted(f["at"] for f in fitness.values() if f and "at" in f)
+    day = dt.date.fromisoformat(days[-1]) if days else today
+    return Report(cells, day, history)
+
+
 def domain_trend(report: Report, domain: str) -> list[dict[str, int]]:
     """Per run (oldest first, this run last): how many cells of the domain were each colour."""
     runs = [r.get("products", {}) for r in report.history] + [report.statuses()]
@@ -224,13 +274,21 @@ details summary{cursor:pointer;font-weight:600}ul{margin:.3rem 0 0 1rem;padding:
 
 def render_html(report: Report) -> str:
     """A self-contained dashboard page: no script, no network at view time."""
+    return "\n".join([
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<title>govern fitness</title>", f"<style>{_CSS}</style></head><body>",
+        f"<h1>Mesh fitness <small>{html.escape(report.today.isoformat())}</small></h1>",
+        dashboard_body(report), "</body></html>"])
+
+
+def dashboard_body(report: Report, link: Callable[[str], str] | None = None) -> str:
+    """The dashboard's tables, one per domain (every text escaped); ``link(ref)``, when
+    given, makes each product's name a link (the product page of `govern serve`)."""
     e = html.escape
     domains: dict[str, list[str]] = {}
     for ref in sorted(report.cells):
         domains.setdefault(ref.split("/")[0], []).append(ref)
-    parts = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
-             "<title>govern fitness</title>", f"<style>{_CSS}</style></head><body>",
-             f"<h1>Mesh fitness <small>{e(report.today.isoformat())}</small></h1>"]
+    parts = []
     for domain, refs in domains.items():
         trend = domain_trend(report, domain)
         cells = "".join(
@@ -238,31 +296,42 @@ def render_html(report: Report) -> str:
             f'{t["green"]} green"></span>' for i, t in enumerate(trend))
         parts.append(f'<h2>{e(domain)}</h2><p class="trend" aria-label="trend over the last '
                      f'{len(trend)} runs">trend: {cells}</p>')
-        parts.append("<table><thead><tr><th scope=col>product</th>" +
-                     "".join(f"<th scope=col>{e(ch)}</th>" for ch in CHARACTERISTICS) +
-                     "</tr></thead><tbody>")
-        for ref in refs:
-            parts.append(f"<tr><th scope=row>{e(ref)}</th>")
-            for ch in CHARACTERISTICS:
-                cell = report.cells[ref][ch]
-                status = cell["status"]
-                since = report.red_since(ref, ch)
-                label = status + (f" since {since} runs" if since > 1 else "")
-                items = "".join(
-                    f"<li><b>{e(c['check'])}</b>: {e(c['status'])}"
-                    + (f" — {e(c.get('reason') or '')}" if c.get("reason") else "")
-                    + (f" (waived by {e(c['waiver']['approver'])} until "
-                       f"{e(c['waiver']['expires'])}: {e(c['waiver']['reason'])})"
-                       if c.get("waiver") else "") + "</li>"
-                    for c in cell["checks"])
-                css = "na" if status == "n/a" else status
-                parts.append(f'<td class="{css}" data-product="{e(ref)}" data-characteristic='
-                             f'"{e(ch)}"><details><summary>{e(label)}</summary><ul>{items}'
-                             "</ul></details></td>")
-            parts.append("</tr>")
-        parts.append("</tbody></table>")
-    parts.append("</body></html>")
+        parts.append(cells_table(report, refs, link))
     return "\n".join(parts)
+
+
+def cells_table(report: Report, refs: Sequence[str],
+                link: Callable[[str], str] | None = None) -> str:
+    """Products × the six characteristics; each cell opens its reasons."""
+    e = html.escape
+    parts = ['<table class="fitness"><thead><tr><th scope=col>product</th>' +
+             "".join(f"<th scope=col>{e(ch)}</th>" for ch in CHARACTERISTICS) +
+             "</tr></thead><tbody>"]
+    for ref in refs:
+        name = f'<a href="{e(link(ref))}">{e(ref)}</a>' if link else e(ref)
+        parts.append(f"<tr><th scope=row>{name}</th>")
+        parts += [_cell(report, ref, ch) for ch in CHARACTERISTICS]
+        parts.append("</tr>")
+    parts.append("</tbody></table>")
+    return "\n".join(parts)
+
+
+def _cell(report: Report, ref: str, ch: str) -> str:
+    e = html.escape
+    cell = report.cells[ref][ch]
+    status = cell["status"]
+    since = report.red_since(ref, ch)
+    label = status + (f" since {since} runs" if since > 1 else "")
+    items = "".join(
+        f"<li><b>{e(c['check'])}</b>: {e(c['status'])}"
+        + (f" — {e(c.get('reason') or '')}" if c.get("reason") else "")
+        + (f" (waived by {e(c['waiver']['approver'])} until "
+           f"{e(c['waiver']['expires'])}: {e(c['waiver']['reason'])})"
+           if c.get("waiver") else "") + "</li>"
+        for c in cell["checks"])
+    css = "na" if status == "n/a" else status
+    return (f'<td class="{css}" data-product="{e(ref)}" data-characteristic="{e(ch)}">'
+            f"<details><summary>{e(label)}</summary><ul>{items}</ul></details></td>")
 
 
 def _worst(counts: dict[str, int]) -> str:

@@ -311,7 +311,47 @@ class FitnessConfig(Strict):
     allowed_formats: list[str] = Field(default_factory=lambda: ["table", "view"],
                                        description="Output port formats the mesh accepts")
     waivers: list[PlatformWaiver] = Field(default_factory=list)
-    history_path: str = ".govern/fitness-history.jsonl"
+    history_path: str = Field(default=".govern/fitness-history.jsonl", description="Every "
+                              "whole-mesh run's statuses, one JSON line each (the trend)")
+    latest_path: str = Field(default=".govern/fitness-latest.json", description="The last "
+                             "whole-mesh run with its reasons (published to the catalog)")
+
+
+class BuiltinCatalogConfig(Strict):
+    """The built-in catalog, in the request store's database (searchable in `govern serve`)."""
+
+    kind: Literal["builtin"] = "builtin"
+
+
+class DataHubCatalogConfig(Strict):
+    """DataHub, through its Python SDK (the optional extra ``govern[datahub]``)."""
+
+    kind: Literal["datahub"]
+    server: str = Field(pattern=r"^https?://", description="DataHub GMS URL, e.g. "
+                        "https://datahub.example.com/api/gms")
+    token_env: str | None = Field(default=None, description="Env var holding the access token")
+    token_file: str | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class CollibraCatalogConfig(Strict):
+    """Collibra, through its REST API 2.0 (assets keyed by a stable external id)."""
+
+    kind: Literal["collibra"]
+    url: str = Field(pattern=r"^https?://", description="e.g. https://acme.collibra.com")
+    username_env: str | None = Field(default=None, description="Env var holding the user name")
+    password_env: str | None = Field(default=None, description="Env var holding the password")
+    password_file: str | None = None
+    community: str = Field(default="Data Mesh", description="Community holding one domain "
+                           "per mesh domain")
+    external_system: str = Field(default="govern", description="externalSystemId of every "
+                                 "asset govern creates")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    ca_file: str | None = None
+
+
+CatalogConfig = Annotated[BuiltinCatalogConfig | DataHubCatalogConfig | CollibraCatalogConfig,
+                          Field(discriminator="kind")]
 
 
 class AuditConfig(Strict):
@@ -341,6 +381,8 @@ class MeshConfig(Strict):
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     fitness: FitnessConfig = Field(default_factory=FitnessConfig)
+    catalog: CatalogConfig = Field(default_factory=BuiltinCatalogConfig,
+                                   description="Where `govern catalog publish` publishes")
 
 
 def _unique(names: list[str], what: str) -> None:

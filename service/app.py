@@ -30,11 +30,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from govern.engine import pipeline
+from govern.engine.catalog import BuiltinCatalog
 from govern.engine.errors import GovernError, IdentityError, OPAUnavailable
 from govern.engine.mesh import load_config
 from govern.engine.requests import NotAuthenticated, RequestError, RequestStore
 
-from . import api, web
+from . import api, catalog_pages, web
 from .authz import Authorizer
 from .notify import Notifier, make_notifier
 from .runtime import Runtime
@@ -66,7 +67,8 @@ def open_runtime(mesh_root: Path, *, dev: bool = False,
                             notifier or make_notifier(config.requests.webhook),
                             max_days=config.requests.max_days, today=clock)
         log.info("serving access requests of %s (store %s)", root, store.label)
-        yield Runtime(workflow, make_signin(inputs.mesh, inputs.snapshot, dev), dev)
+        yield Runtime(workflow, make_signin(inputs.mesh, inputs.snapshot, dev), dev,
+                      BuiltinCatalog(store.engine))
 
 
 def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False,
@@ -104,6 +106,7 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=not insecure_dev)
     app.add_middleware(SecurityHeaders, dev=dev)
     app.include_router(api.router)
+    app.include_router(catalog_pages.router)  # before web: /requests/new, not /requests/{id}
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)

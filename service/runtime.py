@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from govern.engine.catalog import BuiltinCatalog
 from govern.engine.requests import StoreUnavailable
 
 from .signin import SignIn
@@ -17,6 +18,7 @@ class Runtime:
     workflow: Workflow
     signin: SignIn
     dev: bool
+    catalog: BuiltinCatalog  # what `govern catalog publish` wrote, in the store's database
 
 
 def get_runtime(request: Request) -> Runtime:
