@@ -47,7 +47,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	@$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	@$(VENV)/bin/python -m pip install --quiet -e '.[dev,datahub]'
 	@touch $@
 
 rego-check: opa

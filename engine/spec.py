@@ -332,6 +332,8 @@ class DataHubCatalogConfig(Strict):
     token_env: str | None = Field(default=None, description="Env var holding the access token")
     token_file: str | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed call "
+                         "(with the SDK's backoff) before publish fails")
 
 
 class CollibraCatalogConfig(Strict):

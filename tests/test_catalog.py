@@ -138,3 +138,25 @@ def test_a_catalog_that_is_down_fails_publish_and_makes_discoverable_amber(mesh)
     for row in report["products"].values():
         assert row["discoverable"]["status"] == "amber"
         assert row["discoverable"]["checks"][0]["reason"].startswith("catalog unavailable: ")
+
+
+@pytest.mark.parametrize("kind", ["collibra", "datahub"])
+def test_an_external_catalog_that_is_down_fails_publish_and_dry_run_and_is_amber(
+        mesh, monkeypatch, kind):
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("CATALOG_USER", "govern")
+    monkeypatch.setenv("CATALOG_SECRET", "secret")
+    config = ({"kind": "collibra", "url": url, "username_env": "CATALOG_USER",
+               "password_env": "CATALOG_SECRET", "timeout_seconds": 2}
+              if kind == "collibra" else
+              {"kind": "datahub", "server": url, "token_env": "CATALOG_SECRET",
+               "timeout_seconds": 2, "retries": 0})
+    mesh.edit_yaml("govern.yaml", lambda d: d.update(catalog=config))
+    for args in ((), ("--dry-run",)):
+        result = mesh.govern("catalog", "publish", *args)
+        assert result.exit_code == 1, result.stdout
+        assert result.stderr.count("\n") == 1 and f"catalog: {kind}" in result.stderr
+    report = json.loads(mesh.govern("fitness", "--format", "json").stdout)
+    for row in report["products"].values():
+        assert row["discoverable"]["status"] == "amber"
+        assert kind in row["discoverable"]["checks"][0]["reason"]
