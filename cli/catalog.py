@@ -1,4 +1,5 @@
-"""`govern catalog`: publish every product to the built-in catalog (and search it)."""
+"""`govern catalog`: publish every product to the configured catalog (built in, DataHub or
+Collibra), and search the built-in one."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from .render import emit_json
 
 @cli.group()
 def catalog() -> None:
-    """The catalog where consumers find products (built in; searchable in `govern serve`)."""
+    """The catalog where consumers find products: the built-in one (searchable here and in
+    `govern serve`), DataHub or Collibra (govern.yaml `catalog:`; docs/catalog.md)."""
 
 
 def addresses(mesh) -> dict:
@@ -113,6 +115,9 @@ def search(ctx: click.Context, query: str) -> None:
 
     root = mesh_root(ctx)
     config = load_config(root)
+    if config.catalog.kind != "builtin":
+        raise cat.CatalogError(f"catalog search: searches the built-in catalog; this mesh publishes "
+                          f"to {config.catalog.kind} (catalog.kind): search there")
     store = RequestStore.for_config(config.requests, root, migrate=False)
     try:
         for ref in cat.BuiltinCatalog(store.engine).search(query):

@@ -53,8 +53,10 @@ def catalog(request: HTTPRequest,
     live = _live(request)
     query = " ".join(q.split())
     refs = [r for r in runtime.catalog.search(query) if r in live] if query else sorted(live)
+    kind = runtime.workflow.mesh.config.catalog.kind
     return page(request, "catalog.html", title="Catalog", query=query,
-                results=[live[r].doc for r in refs], total=len(live))
+                results=[live[r].doc for r in refs], total=len(live),
+                external=None if kind == "builtin" else kind)
 
 
 @router.get("/catalog/{domain}/{name}")

@@ -160,3 +160,12 @@ def test_an_external_catalog_that_is_down_fails_publish_and_dry_run_and_is_amber
     for row in report["products"].values():
         assert row["discoverable"]["status"] == "amber"
         assert kind in row["discoverable"]["checks"][0]["reason"]
+
+
+def test_search_says_where_to_search_when_the_mesh_publishes_elsewhere(mesh):
+    mesh.edit_yaml("govern.yaml", lambda d: d.update(
+        catalog={"kind": "collibra", "url": "https://acme.collibra.example"}))
+    result = mesh.govern("catalog", "search", "specialty")
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("this mesh publishes to collibra (catalog.kind): "
+                                          "search there")
