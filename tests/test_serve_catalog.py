@@ -141,3 +141,16 @@ def test_a_stewards_note_made_in_the_catalog_is_shown_and_survives_a_publish(cli
     page = client.get("/catalog/hcp/hcp_master").text
     assert "Golden HCP record." in page  # govern's field, updated
     assert "Ask &lt;b&gt;Anna&lt;/b&gt; before joining on email." in page  # the catalog's, kept
+
+
+def test_hostile_text_is_escaped_on_every_page(client):
+    sign_in(client, "bob")
+    for path, params in (("/catalog", {}), ("/catalog", {"q": "golden"}),
+                         ("/catalog", {"q": SCRIPT}), ("/catalog/hcp/hcp_master", {}),
+                         ("/dashboard", {}), ("/requests/new", {"product": "hcp/hcp_master"})):
+        response = client.get(path, params=params)
+        assert response.status_code == 200, (path, params)
+        assert SCRIPT not in response.text and IMG not in response.text, (path, params)
+        assert "<script" not in response.text, (path, params)
+    listed = client.get("/catalog", params={"q": "golden"}).text
+    assert "&lt;script&gt;alert(&#39;desc&#39;)&lt;/script&gt; Golden" in listed
