@@ -13,12 +13,13 @@ REGO_FILES   = $(shell find policies rego_tests examples -name '*.rego' | sort)
 export PATH       := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export GOVERN_OPA := $(CURDIR)/$(OPA)
 
-.PHONY: help tools system opa regal venv test rego-check rego-lint rego-test pytest demo bench clean
+.PHONY: help tools system opa regal venv test rego-check rego-lint rego-test pytest demo bench bench-fitness clean
 
 help:
 	@echo "make demo   install everything, start PostgreSQL + OPA, validate/plan/apply the example mesh"
 	@echo "make test   install everything and run every check (Rego and Python, real OPA + PostgreSQL)"
 	@echo "make bench  time validate/plan/apply on a synthetic mesh (bench/README.md)"
+	@echo "make bench-fitness  time fitness + catalog publish on a synthetic mesh (PRODUCTS=100)"
 
 tools: system opa regal venv
 
@@ -70,6 +71,10 @@ demo: tools
 
 bench: tools
 	$(VENV)/bin/python bench/run.py
+
+PRODUCTS ?= 100
+bench-fitness: tools
+	$(VENV)/bin/python bench/fitness_publish.py --products $(PRODUCTS)
 
 clean:
 	rm -rf .demo .pytest_cache build *.egg-info

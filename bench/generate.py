@@ -113,8 +113,10 @@ def default_domains(products: int) -> int:
 
 
 def generate(out: Path, products: int, users: int, groups: int, domains: int | None = None,
-             seed: int = 0) -> dict[str, Any]:
-    """Write the mesh into ``out``; return a summary (sizes and the expected access)."""
+             seed: int = 0, freshness: bool = False) -> dict[str, Any]:
+    """Write the mesh into ``out``; return a summary (sizes and the expected access).
+    ``freshness``: each dataset with an ``updated_at`` or ``created_at`` column names it as
+    ``freshness_column`` (for the fitness benchmark); nothing else changes, same draws."""
     out = Path(out)
     domains = default_domains(products) if domains is None else domains
     if products < 1 or users < 1 or domains < 1:
@@ -151,7 +153,8 @@ def generate(out: Path, products: int, users: int, groups: int, domains: int | N
             counter += 1
             name = f"{rng.choice(NOUNS)}_{counter:04d}"
             spec, product_rules, product_approvals = _product(
-                rng, d, name, team, subtree, group_list, closure, user_ids, specs, users)
+                rng, d, name, team, subtree, group_list, closure, user_ids, specs, users,
+                freshness)
             specs.append(spec)
             rules[f"{d}/{name}"] = product_rules
             approvals += product_approvals
@@ -314,7 +317,8 @@ def _nearest(rng: random.Random, candidates: list[Group], closure, size: float) 
     return rng.choice(ranked[:3])
 
 
-def _product(rng, domain, name, team, subtree, all_groups, closure, user_ids, earlier, users):
+def _product(rng, domain, name, team, subtree, all_groups, closure, user_ids, earlier, users,
+             freshness=False):
     classification = rng.choices(CLASSIFICATIONS, CLASSIFICATION_WEIGHTS)[0]
     rank = RANK[classification]
     access = "open" if rank <= 1 and rng.random() < (0.7 if rank == 0 else 0.3) \
@@ -338,6 +342,9 @@ def _product(rng, domain, name, team, subtree, all_groups, closure, user_ids, ea
                 columns += [{"name": c, "type": t, "pii": True}
                             for c, t in rng.sample(PII_COLUMNS, k=rng.randint(1, 3))]
             datasets.append({"name": ds_name, "columns": columns})
+            timed = [c["name"] for c in columns if c["name"] in ("updated_at", "created_at")]
+            if freshness and timed:
+                datasets[-1]["freshness_column"] = sorted(timed)[-1]  # updated_at first
         ports.append({"name": port, "target": "warehouse",
                       "location": {"schema": f"{name}_{port}"}, "datasets": datasets})
 
@@ -452,10 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domains", type=int, default=None,
                         help="default: products/20, between 2 and 50")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--freshness", action="store_true",
+                        help="name updated_at / created_at as each dataset's freshness_column")
     args = parser.parse_args(argv)
     try:
         summary = generate(args.out, args.products, args.users, args.groups, args.domains,
-                           args.seed)
+                           args.seed, args.freshness)
     except ValueError as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 1

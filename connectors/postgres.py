@@ -103,6 +103,7 @@ class PostgresConnector:
         self.config = config
         self.prefix = prefix
         self._conn: psycopg.Connection | None = None
+        self.facts_queries = 0  # queries the last facts() ran
 
     # ------------------------------------------------------------------ names (pure)
     def role_name(self, product: str, port: str, access: AccessLevel) -> str:
@@ -326,8 +327,10 @@ class PostgresConnector:
     def facts(self, mesh: Mesh, state: PostgresState) -> dict[str, dict]:
         """What fitness checks need from the store, per product: who else holds privileges on
         its relations (PUBLIC, unmanaged roles), which datasets exist, how fresh they are, and
-        their addresses. At most three queries, whatever the mesh size."""
+        their addresses. At most three queries, whatever the mesh size (the number run is kept
+        in ``facts_queries``)."""
         ports = list(self._ports(mesh))
+        self.facts_queries = 1
         schemas = sorted({port.location.schema_ or "" for _, _, port in ports})
         conn = self._connect()
         out: dict[str, dict] = {}
@@ -354,6 +357,7 @@ class PostgresConnector:
                  for product, _, port in ports for d in port.datasets
                  if d.freshness_column and (port.location.schema_ or "", d.name) in state.tables]
         if timed:  # only columns that exist go into the query; the others are reported
+            self.facts_queries += 1
             try:
                 present = set(conn.execute(COLUMNS_QUERY, {
                     "keys": [f"{schema}\x1f{d.name}\x1f{d.freshness_column}"
@@ -367,6 +371,7 @@ class PostgresConnector:
                         "error": f"column {d.freshness_column} not in {schema}.{d.name}"}
             timed = [t for t in timed if (t[1], t[2].name, t[2].freshness_column) in present]
         if timed:
+            self.facts_queries += 1
             parts = [sql.SQL("SELECT {}::text, EXTRACT(EPOCH FROM now() - max({})::timestamptz)"
                              "::float8 FROM {}").format(
                 sql.Literal(f"{ref}\x1f{d.name}"), sql.Identifier(d.freshness_column),

@@ -222,24 +222,29 @@ class BuiltinCatalog:
                     conn.execute(insert(entries).values(ref=ref, doc=_dump(change.fields),
                                                         extra="{}", retired=False,
                                                         updated_at=now))
-                elif change.action == "update":
-                    row = conn.execute(select(entries.c.doc).where(entries.c.ref == ref)).one()
-                    doc = json.loads(row.doc)
-                    for key, value in change.fields.items():
-                        if value is None:
-                            doc.pop(key, None)
-                        else:
-                            doc[key] = value
-                    conn.execute(update(entries).where(entries.c.ref == ref)
-                                 .values(doc=_dump(doc), updated_at=now))
-                elif change.action in ("retire", "unretire"):
-                    conn.execute(update(entries).where(entries.c.ref == ref)
-                                 .values(retired=change.action == "retire", updated_at=now))
+                    self._reindex(conn, ref, change.fields, {})
+                elif change.action in ("update", "retire", "unretire"):
+                    row = conn.execute(select(entries.c.doc, entries.c.extra, entries.c.retired)
+                                       .where(entries.c.ref == ref)).one()
+                    doc, retired = json.loads(row.doc), bool(row.retired)
+                    values: dict[str, Any] = {"updated_at": now}
+                    if change.action == "update":
+                        for key, value in change.fields.items():
+                            if value is None:
+                                doc.pop(key, None)
+                            else:
+                                doc[key] = value
+                        values["doc"] = _dump(doc)
+                    else:
+                        retired = values["retired"] = change.action == "retire"
+                    conn.execute(update(entries).where(entries.c.ref == ref).values(**values))
+                    self._reindex(conn, ref, None if retired else doc,
+                                  json.loads(row.extra or "{}"))
                 elif change.action == "delete":
                     conn.execute(sql_delete(entries).where(entries.c.ref == ref))
+                    self._reindex(conn, ref, None, {}, deleted=True)
                 else:
                     raise CatalogError(f"catalog: unknown change {change.action!r}")
-                self._reindex(conn, ref)
                 sent += 1
         self.writes += sent
         return sent
@@ -247,23 +252,23 @@ class BuiltinCatalog:
     def edit_extra(self, ref: str, key: str, value: Any) -> None:
         """A field the catalog owns (e.g. a steward's description), as its own UI would."""
         with self._tx() as conn:
-            row = conn.execute(select(entries.c.extra).where(entries.c.ref == ref)).one()
+            row = conn.execute(select(entries.c.doc, entries.c.extra, entries.c.retired)
+                               .where(entries.c.ref == ref)).one()
             extra = json.loads(row.extra or "{}")
             extra[key] = value
             conn.execute(update(entries).where(entries.c.ref == ref).values(extra=_dump(extra)))
-            self._reindex(conn, ref)
+            self._reindex(conn, ref, None if row.retired else json.loads(row.doc), extra)
 
-    def _reindex(self, conn: Any, ref: str) -> None:
-        row = conn.execute(select(entries.c.doc, entries.c.extra, entries.c.retired)
-                           .where(entries.c.ref == ref)).first()
-        body = search_text(json.loads(row.doc), json.loads(row.extra or "{}")) \
-            if row is not None and not row.retired else None
+    def _reindex(self, conn: Any, ref: str, doc: Mapping[str, Any] | None,
+                 extra: Mapping[str, Any], deleted: bool = False) -> None:
+        """The search index of one entry: its words, or none when ``doc`` is None (retired)."""
+        body = search_text(doc, extra) if doc is not None else None
         if self.sqlite:
             conn.execute(text("DELETE FROM catalog_search WHERE ref = :ref"), {"ref": ref})
             if body is not None:
                 conn.execute(text("INSERT INTO catalog_search (ref, body) VALUES (:ref, :body)"),
                              {"ref": ref, "body": body})
-        elif row is not None:
+        elif not deleted:
             conn.execute(text("UPDATE catalog_entries SET search = to_tsvector('simple', :body) "
                               "WHERE ref = :ref"), {"ref": ref, "body": body or ""})
 

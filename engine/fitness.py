@@ -53,7 +53,7 @@ def gather(mesh: Mesh, connectors: Mapping[str, Connector],
         try:
             state = connector.read(mesh)
             found = connector.facts(mesh, state)  # type: ignore[attr-defined]
-            trips += state.round_trips + 3  # privileges, columns, freshness (at most)
+            trips += state.round_trips + connector.facts_queries  # type: ignore[attr-defined]
         except ConnectorError as exc:
             for ref in refs:
                 out[ref]["store"] = {"reachable": False, "error": str(exc),
