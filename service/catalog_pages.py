@@ -30,7 +30,7 @@ from govern.engine.requests import InvalidRequest, NotAuthenticated, RequestErro
 from .lineage import lineage_svg
 from .runtime import get_runtime
 from .security import check_csrf, flash
-from .web import CSRFField, _signed_in, _to_signin, page
+from .web import CSRFField, page, signed_in, to_signin
 from .workflow import MAX_PURPOSE
 
 router = APIRouter(include_in_schema=False)
@@ -47,8 +47,8 @@ def _link(ref: str) -> str:
 @router.get("/catalog")
 def catalog(request: HTTPRequest,
             q: Annotated[str, Query(max_length=200)] = "") -> Response:
-    if _signed_in(request) is None:
-        return _to_signin()
+    if signed_in(request) is None:
+        return to_signin()
     runtime = get_runtime(request)
     live = _live(request)
     query = " ".join(q.split())
@@ -61,8 +61,8 @@ def catalog(request: HTTPRequest,
 
 @router.get("/catalog/{domain}/{name}")
 def product(request: HTTPRequest, domain: str, name: str) -> Response:
-    if _signed_in(request) is None:
-        return _to_signin()
+    if signed_in(request) is None:
+        return to_signin()
     ref = f"{domain}/{name}"
     current = get_runtime(request).catalog.read()
     entry = current.get(ref)
@@ -80,8 +80,8 @@ def product(request: HTTPRequest, domain: str, name: str) -> Response:
 
 @router.get("/dashboard")
 def dashboard(request: HTTPRequest) -> Response:
-    if _signed_in(request) is None:
-        return _to_signin()
+    if signed_in(request) is None:
+        return to_signin()
     live = _live(request)
     report = fit.report_from_published({r: c.doc.get("fitness") for r, c in live.items()},
                                        dt.date.today())
@@ -108,9 +108,9 @@ def _form(request: HTTPRequest, user: str, product: str, port: str | None, statu
 @router.get("/requests/new")
 def new_request(request: HTTPRequest, product: Annotated[str, Query(max_length=100)] = "",
                 port: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is None:
-        return _to_signin()
+        return to_signin()
     return _form(request, user, product, port)
 
 
@@ -124,7 +124,7 @@ def create_request(request: HTTPRequest,
                    accept_dsa: Annotated[str | None, Form(max_length=8)] = None,
                    token: CSRFField = None) -> Response:
     check_csrf(request, token)
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is None:
         raise NotAuthenticated("sign in first")
     values = {"access": access, "purpose": purpose, "until": until}

@@ -6,7 +6,7 @@
     GET  /requests/{id}      one request, its audit trail, and the decision form
     POST /requests/{id}      approve, deny or revoke, with a reason
 
-Every POST form carries the session's CSRF token; each decision redirects (303) to the
+(The catalog, the dashboard and the request form are in ``catalog_pages``.) Every POST form carries the session's CSRF token; each decision redirects (303) to the
 request's page, which shows the new state.
 """
 
@@ -56,7 +56,8 @@ def error_page(request: HTTPRequest, status: int, message: str) -> HTMLResponse:
     return page(request, "error.html", status=status, title=f"Error {status}", message=message)
 
 
-def _signed_in(request: HTTPRequest) -> str | None:
+def signed_in(request: HTTPRequest) -> str | None:
+    """The signed-in directory user, or None (a session whose user left the directory ends)."""
     user = session_user(request)
     if user is None:
         return None
@@ -67,15 +68,16 @@ def _signed_in(request: HTTPRequest) -> str | None:
         return None
 
 
-def _to_signin() -> RedirectResponse:
+def to_signin() -> RedirectResponse:
+    """Where a page sends a visitor who is not signed in."""
     return RedirectResponse("/signin", status_code=303)
 
 
 @router.get("/")
 def index(request: HTTPRequest) -> Response:
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is None:
-        return _to_signin()
+        return to_signin()
     wf = get_runtime(request).workflow
     return page(request, "index.html", title="Access requests",
                 pending=wf.find(user, to_approve=True), mine=wf.find(user, mine=True, limit=50))
@@ -106,7 +108,7 @@ def signout(request: HTTPRequest,
             token: CSRFField = None) -> Response:
     check_csrf(request, token)
     request.session.clear()
-    return _to_signin()
+    return to_signin()
 
 
 def _request_page(request: HTTPRequest, user: str, request_id: str, status: int = 200,
@@ -122,9 +124,9 @@ def _request_page(request: HTTPRequest, user: str, request_id: str, status: int 
 
 @router.get("/requests/{request_id}")
 def show(request: HTTPRequest, request_id: str) -> Response:
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is None:
-        return _to_signin()
+        return to_signin()
     return _request_page(request, user, check_request_id(request_id))
 
 
@@ -134,7 +136,7 @@ def decide(request: HTTPRequest, request_id: str,
            reason: Annotated[str, Form(max_length=4000)] = "",
            token: CSRFField = None) -> Response:
     check_csrf(request, token)
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is None:
         raise NotAuthenticated("sign in first")
     check_request_id(request_id)
