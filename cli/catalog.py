@@ -116,8 +116,8 @@ def search(ctx: click.Context, query: str) -> None:
     root = mesh_root(ctx)
     config = load_config(root)
     if config.catalog.kind != "builtin":
-        raise cat.CatalogError(f"catalog search: searches the built-in catalog; this mesh publishes "
-                          f"to {config.catalog.kind} (catalog.kind): search there")
+        raise cat.CatalogError(f"catalog search: searches the built-in catalog; this mesh "
+                               f"publishes to {config.catalog.kind} (catalog.kind): search there")
     store = RequestStore.for_config(config.requests, root, migrate=False)
     try:
         for ref in cat.BuiltinCatalog(store.engine).search(query):
