@@ -179,6 +179,8 @@ def one_run(root: Path, pg: Path, dsn: str) -> dict[str, Any]:
                 body = fit.fitness_input(evaluation.access, facts, day, inputs.approvals_error)
             with t.measure("baseline decision"):
                 client.decide(BASELINE_PATH, body)
+            if DUMP is not None:
+                dump(client, body)
             stop_start = now()
         t.phases["opa stop"] = now() - stop_start
     finally:
@@ -235,6 +237,21 @@ def one_run(root: Path, pg: Path, dsn: str) -> dict[str, Any]:
                                              "published": sum(after.values()) if after else 0}
     t.phases["fitness (wall)"] = fitness_wall
     return {"phases": run.rounded(t.phases), "counts": counts}
+
+
+DUMP: Path | None = None  # --dump: where the fitness decision's data and input go
+
+
+def dump(client: OPAClient, body: dict[str, Any]) -> None:
+    """The fitness decision's input and the data it reads, as files, to profile the decision
+    with `opa eval --profile` (see bench/README.md)."""
+    assert DUMP is not None
+    DUMP.mkdir(parents=True, exist_ok=True)
+    (DUMP / "input.json").write_text(json.dumps(body))
+    data = {name: client._http.get(f"/v1/data/{name}").json()["result"]
+            for name in ("directory", "approvals", "mesh")}
+    (DUMP / "data.json").write_text(json.dumps(data))
+    log(f"fitness decision's data and input written to {DUMP}")
 
 
 def reset(root: Path) -> None:
@@ -357,7 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=None, help="default 10 × products")
     parser.add_argument("--runs", type=int, default=3, help="measured runs (default 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dump", metavar="DIR", default=None, help="write the fitness "
+                        "decision's data.json and input.json there (for opa eval --profile)")
     args = parser.parse_args(argv)
+    global DUMP
+    DUMP = Path(args.dump).resolve() if args.dump else None
     users = args.users or 10 * args.products
     domains = default_domains(args.products)
     groups = max(domains, users // 10)
