@@ -56,6 +56,7 @@ def catalog(request: HTTPRequest,
     kind = runtime.workflow.mesh.config.catalog.kind
     return page(request, "catalog.html", title="Catalog", query=query,
                 results=[live[r].doc for r in refs], total=len(live),
+                characteristics=fit.CHARACTERISTICS,
                 external=None if kind == "builtin" else kind)
 
 

@@ -64,6 +64,11 @@ def test_search_finds_a_product_by_a_column_name(client):
     assert re.findall(r'class="result" data-ref="([^"]+)"', page) == ["hcp/hcp_master"]
     everything = client.get("/catalog").text
     assert len(re.findall(r'class="result"', everything)) == 5
+    row = everything[everything.index('data-ref="hcp/hcp_master"'):]
+    dots = re.findall(r'title="([a-z-]+): ([a-z/]+)"', row[:row.index("</tr>")])
+    assert [ch for ch, _ in dots] == ["discoverable", "addressable", "self-describing", "secure",
+                                      "trustworthy", "interoperable"]
+    assert dict(dots)["secure"] == "red"
     assert "0 of 5 products match" in client.get("/catalog", params={"q": "nosuchword"}).text
 
 
