@@ -11,6 +11,7 @@ catalog keeps (``extra``: a steward's own description, tags) is never overwritte
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,6 +84,13 @@ def search_text(doc: Mapping[str, Any], extra: Mapping[str, Any]) -> str:
             for col in ds.get("columns", []):
                 words += [col.get("name", ""), col.get("description") or ""]
     return " ".join(w for w in words if w)
+
+
+def field_fingerprint(value: Any) -> str:
+    """sha256 of a field's canonical JSON: what a catalog that cannot hand a field back keeps
+    of it, for ``Publisher.comparable`` (DataHub, Collibra)."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

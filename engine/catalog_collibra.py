@@ -31,7 +31,6 @@ directory users and groups, and mapping them to Collibra user ids is not done he
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import ssl
@@ -42,7 +41,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import httpx
 
-from .catalog import CatalogChange, CatalogError, Current
+from .catalog import CatalogChange, CatalogError, Current, field_fingerprint
 from .secrets import read_secret
 
 PRODUCT_TYPE, TABLE_TYPE, COLUMN_TYPE = "Data Product", "Table", "Column"
@@ -68,9 +67,9 @@ _NS = uuid.UUID("5b0d7a6e-3f4c-4c59-9a57-0c1d6e2f8a10")
 
 
 def fingerprint(value: Any) -> str:
-    """What govern remembers of a field it wrote: 16 hex digits of its canonical JSON."""
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """What govern remembers of a field it wrote: 16 hex digits of its canonical JSON (kept
+    short: all of an asset's fit in its mapping's description)."""
+    return field_fingerprint(value)[:16]
 
 
 def _text(value: Any) -> str | None:

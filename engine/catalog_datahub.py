@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from .catalog import CatalogChange, CatalogError, Current
+from .catalog import field_fingerprint as fingerprint
 from .secrets import read_secret
 
 try:
@@ -63,11 +64,6 @@ class Graph(Protocol):
 
 class Emitter(Protocol):
     def emit(self, item: Any) -> Any: ...
-
-
-def fingerprint(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode()).hexdigest()
 
 
 def product_urn(ref: str) -> str:
