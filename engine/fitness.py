@@ -79,7 +79,11 @@ class Report:
 
     @property
     def any_red(self) -> bool:
-        return any(c["status"] == "red" for row in self.cells.values() for c in row.values())
+        return self.red_cells > 0
+
+    @property
+    def red_cells(self) -> int:
+        return sum(1 for row in self.cells.values() for c in row.values() if c["status"] == "red")
 
     def statuses(self) -> dict[str, dict[str, str]]:
         return {ref: {ch: row[ch]["status"] for ch in CHARACTERISTICS}
@@ -236,7 +240,7 @@ def render_text(report: Report) -> str:
         since = report.red_since(ref, c["check"].split(".")[0]) if c["status"] == "red" else 0
         extra = f" (red for {since} runs)" if since > 1 else ""
         lines.append(f"  {c['status']}: {ref}: {c['check']}: {c.get('reason', '')}{extra}")
-    red = sum(1 for row in report.cells.values() for c in row.values() if c["status"] == "red")
+    red = report.red_cells
     lines.append(f"{len(report.cells)} products, {red} red cells." if red else
                  f"{len(report.cells)} products, none red.")
     return "\n".join(lines)

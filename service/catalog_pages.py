@@ -86,9 +86,8 @@ def dashboard(request: HTTPRequest) -> Response:
     live = _live(request)
     report = fit.report_from_published({r: c.doc.get("fitness") for r, c in live.items()},
                                        dt.date.today())
-    red = sum(1 for row in report.cells.values() for c in row.values() if c["status"] == "red")
     return page(request, "dashboard.html", title="Fitness", measured=len(report.cells),
-                total=len(live), red=red, at=report.today.isoformat() if report.cells else None,
+                total=len(live), red=report.red_cells, at=report.today.isoformat() if report.cells else None,
                 body=Markup(fit.dashboard_body(report, link=_link)))
 
 
@@ -97,13 +96,13 @@ def _form(request: HTTPRequest, user: str, product: str, port: str | None, statu
     wf = get_runtime(request).workflow
     spec = wf.product(product)
     today = wf.today()
+    latest = wf.latest_until(today)
     defaults = {"access": "read", "purpose": "",
-                "until": (today + dt.timedelta(days=min(90, wf.max_days))).isoformat()}
+                "until": min(today + dt.timedelta(days=90), latest).isoformat()}
     return page(request, "request_new.html", status=status, title=f"Request access to {spec.ref}",
                 spec=spec, port=port or (spec.ports[0].name if len(spec.ports) == 1 else ""),
                 error=error, max_purpose=MAX_PURPOSE, requester=user,
-                latest=(today + dt.timedelta(days=wf.max_days)).isoformat(),
-                **{**defaults, **values})
+                latest=latest.isoformat(), **{**defaults, **values})
 
 
 @router.get("/requests/new")

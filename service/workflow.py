@@ -96,6 +96,10 @@ class Workflow:
                                  f"{', '.join(names)})")
         return port
 
+    def latest_until(self, today: dt.date | None = None) -> dt.date:
+        """The last day a request made ``today`` may ask for (``max_days`` ahead)."""
+        return (today or self.today()) + dt.timedelta(days=self.max_days)
+
     # -- create -----------------------------------------------------------------------------
     def create(self, actor: str, product: str, port: str | None, access: str, purpose: str,
                until: dt.date, accept_dsa: bool) -> Request:
@@ -110,7 +114,7 @@ class Workflow:
         today = self.today()
         if until <= today:
             raise InvalidRequest(f"--until {until.isoformat()} is not in the future")
-        latest = today + dt.timedelta(days=self.max_days)
+        latest = self.latest_until(today)
         if until > latest:
             raise InvalidRequest(f"--until {until.isoformat()} is more than {self.max_days} "
                                  f"days ahead (latest {latest.isoformat()})")
