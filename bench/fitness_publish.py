@@ -248,8 +248,7 @@ def dump(client: OPAClient, body: dict[str, Any]) -> None:
     assert DUMP is not None
     DUMP.mkdir(parents=True, exist_ok=True)
     (DUMP / "input.json").write_text(json.dumps(body))
-    data = {name: client._http.get(f"/v1/data/{name}").json()["result"]
-            for name in ("directory", "approvals", "mesh")}
+    data = {name: client.decide(name).result for name in ("directory", "approvals", "mesh")}
     (DUMP / "data.json").write_text(json.dumps(data))
     log(f"fitness decision's data and input written to {DUMP}")
 
