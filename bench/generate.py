@@ -173,7 +173,7 @@ def generate(out: Path, products: int, users: int, groups: int, domains: int | N
 
     # ---------------------------------------------------------------- write
     out.mkdir(parents=True, exist_ok=True)
-    _write_config(out, domain_names)
+    _write_config(out, domain_names, specs)
     _dump(out / "directory.yaml", {
         "users": user_docs,
         "groups": {g.name: {"members": sorted(g.members), "subgroups": sorted(g.subgroups)}
@@ -427,7 +427,11 @@ def _policy(spec: dict[str, Any], rules: list[Rule]) -> str:
 
 # -------------------------------------------------------------------- files
 
-def _write_config(out: Path, domains: list[str]) -> None:
+def _write_config(out: Path, domains: list[str], specs: list[dict[str, Any]]) -> None:
+    # each domain's namespace: the schemas of its own products' ports
+    namespaces: dict[str, list[str]] = {d: [] for d in domains}
+    for spec in specs:
+        namespaces[spec["domain"]].append(f"{spec['name']}_*")
     config = {
         "name": "bench",
         "products": ["products/*/*"],
@@ -438,7 +442,8 @@ def _write_config(out: Path, domains: list[str]) -> None:
         "opa": {"timeout_seconds": 3600},
         "targets": {"warehouse": {"type": "postgresql", "dsn_env": "GOVERN_WAREHOUSE_DSN",
                                   "create_login_roles": True}},
-        "domains": {d: {"team": f"{d}-team"} for d in domains},
+        "domains": {d: {"team": f"{d}-team", "namespaces": {"warehouse": namespaces[d]}}
+                    for d in domains},
         "guards": {"max_revoke_fraction": 1.0},
     }
     _dump(out / "govern.yaml", config, "# Synthetic mesh written by bench/generate.py.\n")

@@ -129,6 +129,7 @@ def plan(ctx: click.Context, product, target, fmt, out, detailed_exitcode,
     finally:
         getattr(reporter, "close", lambda: None)()
     if out:
+        result = pipeline.sign(result, inputs.mesh)  # when $GOVERN_PLAN_SIGNING_KEY is set
         result.save(Path(out))
     if fmt == "json":
         emit_json(result.to_dict())
@@ -153,8 +154,13 @@ def plan(ctx: click.Context, product, target, fmt, out, detailed_exitcode,
 @handle_errors
 def apply(ctx: click.Context, plan_file, auto_approve, product, target, allow_mass_revoke,
           fmt) -> None:
-    """Apply a saved plan (refused if the store or the inputs changed since it was made), or
-    plan and apply now. Every applied change is appended to the audit log.
+    """Apply a saved plan, or plan and apply now. Every applied change is appended to the
+    audit log.
+
+    A saved plan is applied only when it equals the plan computed now: refused when the
+    store, the mesh, the directory or the approvals changed since, or when the file was
+    edited (its id is the hash of its content). With $GOVERN_PLAN_SIGNING_KEY set (see
+    plan_signing in govern.yaml), it must also carry a signature made with that key.
 
     Without --auto-approve, apply shows the plan and asks; in a pipeline (no terminal) it
     refuses to run unasked.
@@ -187,7 +193,7 @@ def apply(ctx: click.Context, plan_file, auto_approve, product, target, allow_ma
     elif not result.plan.has_changes:
         click.echo("No changes. The stores match the policies.")
     elif total:
-        click.echo(f"Applied plan {result.plan.plan_id}: {total} statements "
+        click.echo(f"Applied plan {result.plan.short_id}: {total} statements "
                    f"({', '.join(f'{t}: {n}' for t, n in result.executed.items())}).")
     else:
         click.echo("Nothing applied.")
@@ -285,6 +291,11 @@ def new_product(ctx: click.Context, ref: str) -> None:
     (folder / "policy_test.rego").write_text(TEST_TEMPLATE.format(**values))
     click.echo(f"Created {folder.relative_to(root)}/ (product.yaml, policy.rego, "
                "policy_test.rego). Next: fill in the TODOs, then `govern validate`.")
+    domain_config = config.domains.get(domain)
+    if domain_config is None or target not in domain_config.namespaces:
+        click.echo(f"Domain {domain} has no namespace on target {target} yet: the platform "
+                   f"team adds `domains: {{{domain}: {{namespaces: {{{target}: [{name}]}}}}}}` "
+                   "to govern.yaml (each domain's ports live only in its own schemas).")
 
 
 @cli.command()

@@ -62,8 +62,10 @@ class Connector(Protocol):
     def render(self, changes: Sequence[Change]) -> list[str]:
         """The statements (or API calls) that carry out ``changes``, in order, as text."""
 
-    def execute(self, changes: Sequence[Change], progress: Progress | None = None) -> ExecuteReport:
-        ...
+    def execute(self, changes: Sequence[Change], mesh: "Mesh",
+                progress: Progress | None = None) -> ExecuteReport:
+        """Refuse the whole list when any change is outside ``mesh``'s managed scope, then run
+        it. The check is the executor's own, whatever produced the changes."""
 
     def close(self) -> None: ...
 

@@ -12,6 +12,7 @@ Identifiers only ever go through ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import os
 import time
@@ -127,14 +128,11 @@ class PostgresConnector:
                     yield product, index, port
 
     def check_names(self, mesh: Mesh) -> list[Problem]:
-        problems: list[Problem] = []
+        problems: list[Problem] = self.check_ownership(mesh)
         owners: dict[str, str] = {}
         for product, i, port in self._ports(mesh):
             file = _rel(product.folder / PRODUCT_FILE, mesh)
             at = f"ports[{i}]"
-            if not port.location.schema_:
-                problems.append(Problem(file, f"{at}.location.schema",
-                                        f"required for PostgreSQL target {self.name}"))
             names = [(f"{at}.location.schema", port.location.schema_ or "")]
             for j, ds in enumerate(port.datasets):
                 names.append((f"{at}.datasets[{j}].name", ds.name))
@@ -155,6 +153,55 @@ class PostgresConnector:
                                             f"with {owners[role]}"))
         return problems
 
+    def check_ownership(self, mesh: Mesh) -> list[Problem]:
+        """Each store object belongs to exactly one product port, inside its domain's
+        namespace, and never to the system: a schema to one product, a table to one port,
+        every schema matched by ``domains.<domain>.namespaces.<target>`` in govern.yaml."""
+        problems: list[Problem] = []
+        schemas: dict[str, list[tuple[str, str, str]]] = {}  # schema -> (ref, file, path)
+        tables: dict[tuple[str, str], list[tuple[str, str, str]]] = {}  # -> (port, file, path)
+        for product, i, port in self._ports(mesh):
+            file = _rel(product.folder / PRODUCT_FILE, mesh)
+            at = f"ports[{i}].location.schema"
+            schema = port.location.schema_
+            if not schema:
+                problems.append(Problem(file, at, f"required for PostgreSQL target {self.name}"))
+                continue
+            if schema.lower().startswith("pg_") or schema.lower() == "information_schema":
+                problems.append(Problem(file, at, f"{schema!r} is a system schema of "
+                                        "PostgreSQL; a port can never claim it"))
+                continue
+            domain = product.spec.domain
+            config = mesh.config.domains.get(domain)
+            patterns = config.namespaces.get(self.name) if config else None
+            if not patterns:
+                problems.append(Problem(file, at, f"domain {domain} has no namespace on target "
+                                        f"{self.name}: list its schemas in govern.yaml under "
+                                        f"domains.{domain}.namespaces.{self.name}"))
+            elif not any(fnmatch.fnmatchcase(schema, p) for p in patterns):
+                problems.append(Problem(file, at, f"schema {schema!r} is outside domain "
+                                        f"{domain}'s namespace on target {self.name} "
+                                        f"({', '.join(patterns)})"))
+            schemas.setdefault(schema, []).append((product.ref, file, at))
+            for j, ds in enumerate(port.datasets):
+                tables.setdefault((schema, ds.name), []).append(
+                    (f"{product.ref} port {port.name}", file, f"ports[{i}].datasets[{j}].name"))
+        for schema, claims in schemas.items():
+            refs = sorted({ref for ref, _, _ in claims})
+            for ref, file, at in claims if len(refs) > 1 else ():
+                others = ", ".join(r for r in refs if r != ref)
+                problems.append(Problem(file, at, f"schema {schema!r} on target {self.name} is "
+                                        f"also claimed by {others}; each schema belongs to "
+                                        "one product"))
+        for (schema, table), claims in tables.items():
+            if len({ref for ref, _, _ in schemas[schema]}) > 1:
+                continue  # reported once, for the schema
+            for where, file, at in claims if len(claims) > 1 else ():
+                others = ", ".join(w for w, _, _ in claims if w != where) or where
+                problems.append(Problem(file, at, f"table {schema}.{table} is also claimed by "
+                                        f"{others}; each table belongs to one port"))
+        return problems
+
     def check_principal(self, user: User) -> str | None:
         """Why a directory user cannot be a role of this store, or None."""
         role = self.principal(user)
@@ -162,9 +209,7 @@ class PostgresConnector:
             return f"role name {role!r} is {len(role.encode())} bytes; at most {MAX_NAME_BYTES}"
         if role.startswith(self.prefix):
             return f"role name {role!r} starts with the managed prefix {self.prefix!r}"
-        if role.lower() in RESERVED or role.startswith("pg_") or "\x00" in role:
-            return f"role name {role!r} is reserved in PostgreSQL"
-        return None
+        return _reserved(role)
 
     # ------------------------------------------------------------------ desired (pure)
     def desired(self, access: Iterable[Access], mesh: Mesh, principals: Mapping[str, User],
@@ -187,17 +232,15 @@ class PostgresConnector:
                                         f"schema {schema!r} does not exist in target "
                                         f"{self.name}; its grants are skipped"))
                 continue
-            grants.add(Grant(self.name, role, Privilege.USAGE, ("schema", schema)))
-            for ds in port.datasets:
-                if state is not None and (schema, ds.name) not in state.tables:
-                    if level is AccessLevel.READ:
+            for grant in self._role_grants(role, port, level):
+                table = grant.object[1:] if grant.object[0] == "table" else None
+                if table and state is not None and table not in state.tables:
+                    if level is AccessLevel.READ and grant.privilege is Privilege.SELECT:
                         notes.append(Diagnostic("warning", f"{product} port {port_name}",
-                                                f"table {schema}.{ds.name} does not exist in "
+                                                f"table {schema}.{table[1]} does not exist in "
                                                 f"target {self.name}; skipped"))
                     continue
-                privileges = WRITE_PRIVILEGES if level is AccessLevel.WRITE else READ_PRIVILEGES
-                grants.update(Grant(self.name, role, p, ("table", schema, ds.name))
-                              for p in privileges)
+                grants.add(grant)
 
         refused: set[str] = set()
         for item in sorted(access):
@@ -223,6 +266,59 @@ class PostgresConnector:
             role = self.role_name(item.product, item.port, item.access)
             grants.add(Grant(self.name, member, Privilege.MEMBER, ("role", role)))
         return Desired(frozenset(grants), tuple(_dedupe(notes)))
+
+    def _role_grants(self, role: str, port, level: AccessLevel) -> list[Grant]:
+        """What a port role holds: USAGE on the port's schema, privileges on its datasets."""
+        schema = port.location.schema_ or ""
+        privileges = WRITE_PRIVILEGES if level is AccessLevel.WRITE else READ_PRIVILEGES
+        return [Grant(self.name, role, Privilege.USAGE, ("schema", schema)),
+                *(Grant(self.name, role, p, ("table", schema, ds.name))
+                  for ds in port.datasets for p in privileges)]
+
+    # ------------------------------------------------------------------ scope (pure)
+    def scope(self, mesh: Mesh) -> "Scope":
+        """Everything this connector may ever add on this target for ``mesh``: the port roles
+        and exactly the privileges each holds. Removes are allowed on managed roles only."""
+        roles: set[str] = set()
+        privileges: set[Grant] = set()
+        for product, _, port in self._ports(mesh):
+            for level in AccessLevel:
+                role = self.role_name(product.ref, port.name, level)
+                roles.add(role)
+                privileges.update(self._role_grants(role, port, level))
+        return Scope(frozenset(roles), frozenset(privileges))
+
+    def out_of_scope(self, change: Change, scope: "Scope") -> str | None:
+        """Why ``change`` is outside what govern manages on this target, or None."""
+        g = change.grant
+        add = change.action is Action.ADD
+        managed = g.principal.startswith(self.prefix)
+        if g.privilege is Privilege.EXISTS:
+            if not add:
+                return None if managed else f"role {g.principal} is not managed"
+            if managed:
+                return None if g.principal in scope.roles else \
+                    f"role {g.principal} belongs to no port of the mesh"
+            if not self.config.create_login_roles:
+                return f"creating login role {g.principal} (create_login_roles is off)"
+            return _reserved(g.principal)
+        if g.privilege is Privilege.MEMBER:
+            role = g.object[1] if len(g.object) == 2 and g.object[0] == "role" else ""
+            if not role.startswith(self.prefix):
+                return f"role {role or g.object!r} is not managed"
+            if managed or _reserved(g.principal):
+                return f"member {g.principal} is not a directory user's role"
+            if add and role not in scope.roles:
+                return f"role {role} belongs to no port of the mesh"
+            return None
+        if not managed:
+            return f"grantee {g.principal} is not a managed role"
+        if g.object[:1] not in (("schema",), ("table",)):
+            return f"object kind {g.object[0]!r} is not managed"
+        if add and g not in scope.privileges:
+            return f"{g.privilege.value} on {'.'.join(g.object[1:])} is not declared by " \
+                f"{g.principal}'s port"
+        return None
 
     # ------------------------------------------------------------------ actual (pure)
     def scope_roles(self, mesh: Mesh, products: Sequence[str] | None) -> set[str] | None:
@@ -428,8 +524,17 @@ class PostgresConnector:
             out += [items[i:i + size] for i in range(0, len(items), size)]
         return out
 
-    def execute(self, changes: Sequence[Change], progress: Progress | None = None,
+    def execute(self, changes: Sequence[Change], mesh: Mesh, progress: Progress | None = None,
                 attempts: int = 3) -> ExecuteReport:
+        """Run ``changes`` in batches. Every change is first checked against the managed
+        scope of ``mesh`` (whatever made the changes: a saved plan, a bug); one outside it
+        stops the whole run before any statement."""
+        scope = self.scope(mesh)
+        for change in changes:
+            reason = self.out_of_scope(change, scope)
+            if reason:
+                raise ConnectorError(self.name, f"refusing a change outside managed scope: "
+                                     f"{change.action.value} {change.grant.describe()}: {reason}")
         report = ExecuteReport(self.name)
         conn = self._connect()
         for changes_batch in self.batches(changes):
@@ -476,6 +581,18 @@ class PostgresConnector:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    roles: frozenset[str]  # every port role of the mesh on this target
+    privileges: frozenset[Grant]  # exactly what those roles may hold
+
+
+def _reserved(role: str) -> str | None:
+    if role.lower() in RESERVED or role.lower().startswith("pg_") or "\x00" in role:
+        return f"role name {role!r} is reserved in PostgreSQL"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -257,17 +257,71 @@ class ApplyResult:
     errors: list[str] = field(default_factory=list)
 
 
+def signing_key(mesh: Mesh) -> bytes | None:
+    """The plan-signing key from the environment variable govern.yaml names, if set."""
+    import os
+
+    value = os.environ.get(mesh.config.plan_signing.key_env, "")
+    return value.encode() if value else None
+
+
+def sign(plan: Plan, mesh: Mesh) -> Plan:
+    """The plan, signed when a signing key is set (``plan --out``)."""
+    key = signing_key(mesh)
+    return plan.signed(key) if key else plan
+
+
+def check_saved(saved: Plan, inputs: Inputs) -> None:
+    """Refuse a saved plan that is unsigned where signatures are required, signed with
+    another key, or made from other inputs."""
+    cfg = inputs.mesh.config.plan_signing
+    key = signing_key(inputs.mesh)
+    if key is None and cfg.required:
+        raise PlanError(f"plan_signing.required is set but ${cfg.key_env} is empty: cannot "
+                        f"verify plan {saved.short_id}")
+    if key is not None and not saved.verify(key):
+        what = "is not signed" if not saved.signature else "has a signature that does not verify"
+        raise PlanError(f"plan {saved.short_id} {what} with the key in ${cfg.key_env}; "
+                        "apply only plans made by your plan job")
+    if saved.mesh != inputs.mesh.config.name:
+        raise StalePlan(f"plan {saved.short_id} was made for mesh {saved.mesh!r}, not "
+                        f"{inputs.mesh.config.name!r}")
+    if saved.inputs_fingerprint != inputs.fingerprint():
+        raise StalePlan(f"plan {saved.short_id}: the mesh, directory or approvals changed "
+                        "since it was made; run plan again")
+
+
+def check_same(saved: Plan, fresh: Plan) -> None:
+    """A saved plan is applied only when it is exactly the plan computed now: same targets,
+    same store state, same changes and statements (Terraform's promise, and more: a plan
+    file edited by hand can never carry a change nobody computed)."""
+    if [t.target for t in saved.targets] != [t.target for t in fresh.targets]:
+        raise StalePlan(f"plan {saved.short_id}: its targets differ from the mesh's; run plan "
+                        "again")
+    for t in saved.targets:
+        now = fresh.target(t.target)
+        if t.state_fingerprint != now.state_fingerprint:
+            raise StalePlan(f"plan {saved.short_id}: target {t.target} changed since the "
+                            "plan was made; run plan again")
+        if t.changes != now.changes or t.statements != now.statements:
+            extra = len(set(t.changes) - set(now.changes))
+            missing = len(set(now.changes) - set(t.changes))
+            raise StalePlan(f"plan {saved.short_id}: target {t.target}: its changes differ "
+                            f"from the ones computed now ({extra} not computed, {missing} "
+                            "missing); run plan again")
+
+
 def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
           products: Sequence[str] | None = None, targets: Sequence[str] | None = None,
           allow_mass_revoke: bool = False, confirm: Callable[[Plan], bool] | None = None,
           reporter: Reporter | None = None, timings: Timings | None = None) -> ApplyResult:
-    """Apply a saved plan (refused when stale) or a fresh one. Targets are applied in turn; a
-    failed target is reported and the others still run; any failure raises at the end."""
+    """Apply a saved plan (refused unless it equals the plan computed now, and verified when
+    signing is on) or a fresh one. Targets are applied in turn; a failed target is reported
+    and the others still run; any failure raises at the end. Only the freshly computed
+    changes are ever executed, and every connector refuses a change outside managed scope."""
     reporter = reporter or Reporter()
     if saved is not None:
-        if saved.inputs_fingerprint != inputs.fingerprint():
-            raise StalePlan(f"plan {saved.plan_id}: the mesh, directory or approvals changed "
-                            "since it was made; run plan again")
+        check_saved(saved, inputs)
         products = saved.products
         targets = [t.target for t in saved.targets]
     connectors = connectors_for(inputs.mesh, targets)
@@ -275,18 +329,16 @@ def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
         fresh, _ = make_plan(inputs, client, products=products, targets=targets,
                              allow_mass_revoke=allow_mass_revoke, connectors=connectors,
                              reporter=reporter, timings=timings)
-        plan = fresh
         if saved is not None:
-            for t in saved.targets:
-                if t.state_fingerprint != fresh.target(t.target).state_fingerprint:
-                    raise StalePlan(f"plan {saved.plan_id}: target {t.target} changed since the "
-                                    "plan was made; run plan again")
-            plan = saved
+            check_same(saved, fresh)
+        # a saved plan names what runs (its id is in the audit log); what runs is always the
+        # changes computed now, which check_same found equal to it
+        plan = saved if saved is not None else fresh
         result = ApplyResult(plan)
         if not plan.has_changes or (confirm is not None and not confirm(plan)):
             return result
         log = inputs.mesh.resolve(inputs.mesh.config.audit.path)
-        for t in plan.targets:
+        for t in fresh.targets:
             if not t.changes:
                 continue
             reporter.phase(f"apply {t.target}", len(t.changes))
@@ -295,7 +347,8 @@ def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
                       "inputs_fingerprint": plan.inputs_fingerprint,
                       "decision_ids": list(plan.decision_ids)}
             try:
-                report = connectors[t.target].execute(t.changes, progress=reporter.advance)
+                report = connectors[t.target].execute(t.changes, inputs.mesh,
+                                                      progress=reporter.advance)
             except ConnectorError as exc:
                 result.errors.append(str(exc))
                 result.executed[t.target] = len(exc.executed)
@@ -315,4 +368,4 @@ def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
 
 
 __all__ = ["Inputs", "Reporter", "Timings", "load_inputs", "opa_session", "check_rego",
-           "make_plan", "apply", "ApplyResult", "GovernError"]
+           "make_plan", "sign", "apply", "ApplyResult", "GovernError"]

@@ -292,9 +292,28 @@ class TargetConfig(Strict):
     connect_timeout_seconds: int = Field(default=10, ge=1)
 
 
+NamespaceGlob = Annotated[str, StringConstraints(min_length=1, max_length=255,
+                                                 pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class DomainConfig(Strict):
     team: str | None = Field(default=None, description="Directory group of the domain team "
                              "(default <domain>-team)")
+    namespaces: dict[Ident, list[NamespaceGlob]] = Field(
+        default_factory=dict, description="Per target, the store containers this domain's "
+        "ports may live in (PostgreSQL: schema names; shell-style globs, case-sensitive), "
+        "e.g. {warehouse: [hcp_master, hcp_*]}. A port outside its domain's namespace is "
+        "refused by validate")
+
+
+class PlanSigningConfig(Strict):
+    """Saved plans signed with HMAC-SHA256, so that CI can prove a plan came from its own
+    plan job (docs/guide.md)."""
+
+    key_env: str = Field(default="GOVERN_PLAN_SIGNING_KEY", description="Env var holding the "
+                         "signing key; when set, `plan --out` signs and `apply PLAN` verifies")
+    required: bool = Field(default=False, description="Refuse to apply a saved plan unless "
+                           "its signature verifies with the key")
 
 
 class GuardsConfig(Strict):
@@ -382,6 +401,7 @@ class MeshConfig(Strict):
     domains: dict[Ident, DomainConfig] = Field(default_factory=dict)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    plan_signing: PlanSigningConfig = Field(default_factory=PlanSigningConfig)
     fitness: FitnessConfig = Field(default_factory=FitnessConfig)
     catalog: CatalogConfig = Field(default_factory=BuiltinCatalogConfig,
                                    description="Where `govern catalog publish` publishes")

@@ -3,6 +3,7 @@ example mesh wired to its own database and its own managed prefix per test."""
 
 from __future__ import annotations
 
+import glob
 import shutil
 import sys
 import tempfile
@@ -82,6 +83,14 @@ class MeshRun:
         data = yaml.safe_load(path.read_text())
         change(data)
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+    def add_namespace(self, domain: str, *schemas: str, target: str = "warehouse") -> None:
+        """Let ``domain``'s ports live in exactly these schemas (glob characters escaped)."""
+        def change(d):
+            entry = d.setdefault("domains", {}).setdefault(domain, {})
+            entry.setdefault("namespaces", {}).setdefault(target, []).extend(
+                glob.escape(s) for s in schemas)
+        self.edit_yaml("govern.yaml", change)
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.dsn, autocommit=True)

@@ -84,10 +84,33 @@ def test_missing_descriptions_turn_self_describing_red_naming_file_and_field(app
         "ports[0].datasets[0].columns[1] (page)"]
 
 
-def test_two_products_on_one_table_are_not_addressable(applied):
+def test_two_products_on_one_table_are_refused(applied):
     path = applied.root / "products/commercial/campaign_performance/product.yaml"
     path.write_text(path.read_text().replace("location: {schema: campaign_performance}",
                                              "location: {schema: web_engagement}")
+                    .replace("- name: campaign_kpis", "- name: page_views"))
+    applied.add_namespace("commercial", "web_engagement")
+    result = applied.govern("fitness", "--format", "json")
+    assert result.exit_code == 1 and not result.stdout
+    assert sorted(result.stderr.splitlines()) == [
+        "error: products/commercial/campaign_performance/product.yaml: ports[0].location.schema:"
+        " schema 'web_engagement' on target warehouse is also claimed by digital/web_engagement;"
+        " each schema belongs to one product",
+        "error: products/digital/web_engagement/product.yaml: ports[0].location.schema: schema "
+        "'web_engagement' on target warehouse is also claimed by commercial/campaign_performance;"
+        " each schema belongs to one product"]
+
+
+def test_two_targets_on_one_table_are_not_addressable(applied):
+    """Two targets of govern.yaml that are one database: each is contained, the addresses
+    are not unique, and fitness says so."""
+    applied.edit_yaml("govern.yaml", lambda d: d["targets"].update(
+        mirror=dict(d["targets"]["warehouse"])))
+    applied.add_namespace("commercial", "web_engagement", target="mirror")
+    path = applied.root / "products/commercial/campaign_performance/product.yaml"
+    path.write_text(path.read_text().replace("location: {schema: campaign_performance}",
+                                             "location: {schema: web_engagement}")
+                    .replace("target: warehouse", "target: mirror")
                     .replace("- name: campaign_kpis", "- name: page_views"))
     code, report = fitness(applied)
     assert cell(report, "commercial/campaign_performance", "addressable")["status"] == "red"

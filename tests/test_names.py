@@ -13,6 +13,7 @@ USER = "o'brien; drop role alice"
 def add_hostile_product(mesh, schema=SCHEMA, table=TABLE, user=USER, column="näme"):
     folder = mesh.root / "products/hostile/names"
     folder.mkdir(parents=True)
+    mesh.add_namespace("hostile", schema)
     (folder / "product.yaml").write_text(f"""\
 name: names
 domain: hostile
