@@ -207,12 +207,12 @@ class BuiltinCatalog:
             self._on_close()
             self._on_close = None
 
-    def _tx(self):
+    def transaction(self):
         return _guard(self.engine)
 
     def read(self) -> dict[str, Current]:
         self.reads += 1
-        with self._tx() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(select(entries.c.ref, entries.c.doc, entries.c.retired,
                                        entries.c.extra)).fetchall()
         return {r.ref: Current(json.loads(r.doc), bool(r.retired), json.loads(r.extra or "{}"))
@@ -223,7 +223,7 @@ class BuiltinCatalog:
             return 0
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         sent = 0
-        with self._tx() as conn:
+        with self.transaction() as conn:
             for change in changes:
                 ref = change.ref
                 if change.action == "create":
@@ -259,7 +259,7 @@ class BuiltinCatalog:
 
     def edit_extra(self, ref: str, key: str, value: Any) -> None:
         """A field the catalog owns (e.g. a steward's description), as its own UI would."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(select(entries.c.doc, entries.c.extra, entries.c.retired)
                                .where(entries.c.ref == ref)).one()
             extra = json.loads(row.extra or "{}")
@@ -282,7 +282,7 @@ class BuiltinCatalog:
 
     def searchable(self) -> set[str]:
         """Refs the search index holds (one query)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             if self.sqlite:
                 rows = conn.execute(text("SELECT ref FROM catalog_search")).fetchall()
             else:
@@ -295,7 +295,7 @@ class BuiltinCatalog:
         words = [w for w in query.split() if w]
         if not words:
             return []
-        with self._tx() as conn:
+        with self.transaction() as conn:
             if self.sqlite:
                 match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
                 rows = conn.execute(text("SELECT ref FROM catalog_search WHERE catalog_search "

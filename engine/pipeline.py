@@ -28,6 +28,7 @@ from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
 from .opa import OPAClient, OPAServer, check, find_opa
 from .plan import Plan, TargetPlan
+from .runstate import RunState, open_state
 from .secrets import read_secret
 
 
@@ -92,7 +93,7 @@ def load_inputs(root: Path, today: dt.date | None = None, timings: Timings | Non
         if problems:
             raise SpecError(problems)
     with timings.measure("directory"):
-        snapshot = read_directory(mesh)
+        snapshot = read_directory(mesh, guard_optional=approvals_optional)
     with timings.measure("approvals"):
         from .requests import combine, store_approvals
 
@@ -111,27 +112,49 @@ def load_inputs(root: Path, today: dt.date | None = None, timings: Timings | Non
     return Inputs(mesh, snapshot, approvals)
 
 
-DIRECTORY_STATE = ".govern/directory-state.json"
+LEGACY_DIRECTORY_STATE = ".govern/directory-state.json"  # before the record moved to the store
 
 
-def read_directory(mesh: Mesh) -> Snapshot:
+def read_directory(mesh: Mesh, guard_optional: bool = False) -> Snapshot:
     """A fresh snapshot, refused when it shrank too much since the last good one; the new
-    one's size and fingerprint are then kept for the next run's comparison."""
-    import json
+    one's size and fingerprint are then kept, in the request store (engine/runstate.py), for
+    the next run's comparison. A record that cannot be read stops the run; so does a store
+    that cannot be reached, unless ``guard_optional`` (reports only, never plan or apply)."""
+    from .requests import StoreUnavailable
 
     snapshot = open_source(mesh.config.directory, mesh.root).snapshot()
-    state = mesh.resolve(DIRECTORY_STATE)
     try:
-        previous = json.loads(state.read_text()) if state.exists() else None
-    except (OSError, ValueError):
-        previous = None
-    check_shrink(snapshot, previous, mesh.config.directory.max_shrink_fraction)
-    state.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**stats(snapshot), "fingerprint": snapshot.fingerprint(),
-                               "source": snapshot.source}, indent=2))
-    tmp.replace(state)
+        _shrink_guard(mesh, snapshot)
+    except StoreUnavailable:
+        if not guard_optional:
+            raise
     return snapshot
+
+
+def _shrink_guard(mesh: Mesh, snapshot: Snapshot) -> None:
+    import json
+
+    from .runstate import StateCorrupt
+
+    with open_state(mesh) as state:
+        previous = state.get("directory")
+        where = f"run state 'directory' in {state.label}"
+        legacy = mesh.resolve(LEGACY_DIRECTORY_STATE)
+        if previous is None and legacy.exists():
+            where = str(legacy)
+            try:
+                previous = json.loads(legacy.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StateCorrupt(f"{where} cannot be read ({exc}); refusing to run without "
+                                   "the directory shrink guard") from exc
+        if previous is not None and not all(
+                isinstance(previous.get(k), int) and previous[k] >= 0
+                for k in ("users", "memberships")):
+            raise StateCorrupt(f"{where} has no valid users / memberships counts; refusing to "
+                               "run without the directory shrink guard")
+        check_shrink(snapshot, previous, mesh.config.directory.max_shrink_fraction)
+        state.put("directory", {**stats(snapshot), "fingerprint": snapshot.fingerprint(),
+                                "source": snapshot.source})
 
 
 def policy_commit(root: Path) -> str:
@@ -338,26 +361,8 @@ def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
         if not plan.has_changes or (confirm is not None and not confirm(plan)):
             return result
         log = inputs.mesh.resolve(inputs.mesh.config.audit.path)
-        for t in fresh.targets:
-            if not t.changes:
-                continue
-            reporter.phase(f"apply {t.target}", len(t.changes))
-            record = {"plan_id": plan.plan_id, "target": t.target,
-                      "policy_commit": plan.policy_commit,
-                      "inputs_fingerprint": plan.inputs_fingerprint,
-                      "decision_ids": list(plan.decision_ids)}
-            try:
-                report = connectors[t.target].execute(t.changes, inputs.mesh,
-                                                      progress=reporter.advance)
-            except ConnectorError as exc:
-                result.errors.append(str(exc))
-                result.executed[t.target] = len(exc.executed)
-                audit.append(log, {**record, "result": "failed", "error": str(exc),
-                                   "failed_statement": exc.statement,
-                                   "statements": exc.executed})
-                continue
-            result.executed[t.target] = len(report.executed)
-            audit.append(log, {**record, "result": "ok", "statements": report.executed})
+        with open_state(inputs.mesh) as state:
+            _execute(plan, fresh, connectors, inputs.mesh, state, log, reporter, result)
         if result.errors:
             more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
             raise PlanError(f"apply failed: {result.errors[0]}{more}")
@@ -365,6 +370,37 @@ def apply(inputs: Inputs, client: OPAClient, saved: Plan | None = None, *,
     finally:
         for connector in connectors.values():
             connector.close()
+
+
+def _execute(plan: Plan, fresh: Plan, connectors: dict[str, Connector], mesh: Mesh,
+             state: RunState, log: Path, reporter: Reporter, result: ApplyResult) -> None:
+    """Each target in turn: an audit record that it starts (no record, no statement), the
+    changes, an audit record of the result."""
+    def record(entry: dict) -> None:
+        entry = audit.stamp(entry)
+        state.audit(entry)
+        audit.append(log, entry)
+
+    for t in fresh.targets:
+        if not t.changes:
+            continue
+        reporter.phase(f"apply {t.target}", len(t.changes))
+        base = {"plan_id": plan.plan_id, "target": t.target,
+                "policy_commit": plan.policy_commit,
+                "inputs_fingerprint": plan.inputs_fingerprint,
+                "decision_ids": list(plan.decision_ids)}
+        record({**base, "result": "started", "changes": len(t.changes)})
+        try:
+            report = connectors[t.target].execute(t.changes, mesh,
+                                                  progress=reporter.advance)
+        except ConnectorError as exc:
+            result.errors.append(str(exc))
+            result.executed[t.target] = len(exc.executed)
+            record({**base, "result": "failed", "error": str(exc),
+                    "failed_statement": exc.statement, "statements": exc.executed})
+            continue
+        result.executed[t.target] = len(report.executed)
+        record({**base, "result": "ok", "statements": report.executed})
 
 
 __all__ = ["Inputs", "Reporter", "Timings", "load_inputs", "opa_session", "check_rego",

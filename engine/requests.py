@@ -336,7 +336,7 @@ class RequestStore:
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[Connection]:
+    def transaction(self, write: bool = False) -> Iterator[Connection]:
         """One transaction; database errors (other than integrity) become StoreUnavailable."""
         try:
             with self.engine.connect() as conn:
@@ -371,14 +371,14 @@ class RequestStore:
     def revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest revision (idempotent, one at a time)."""
         from alembic import command
 
-        with self._tx(write=True) as conn:
+        with self.transaction(write=True) as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
             command.upgrade(self._alembic(conn), "head")
@@ -391,7 +391,7 @@ class RequestStore:
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, request_id: str) -> Request:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(select(requests_table)
                                .where(requests_table.c.id == request_id)).first()
         if row is None:
@@ -410,11 +410,11 @@ class RequestStore:
             query = query.where(requests_table.c.product == product)
         query = query.order_by(requests_table.c.created_at.desc(),
                                requests_table.c.id).limit(limit)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return [_request(r) for r in conn.execute(query)]
 
     def events(self, request_id: str) -> list[Event]:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(select(events_table)
                                 .where(events_table.c.request_id == request_id)
                                 .order_by(events_table.c.seq))
@@ -426,7 +426,7 @@ class RequestStore:
                  .where(requests_table.c.status == "approved",
                         requests_table.c.expires >= today)
                  .order_by(requests_table.c.id))
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return tuple(_request(r).to_approval() for r in conn.execute(query))
 
     # -- writes ------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ class RequestStore:
         for _ in range(5):
             request_id = new_id()
             try:
-                with self._tx(write=True) as conn:
+                with self.transaction(write=True) as conn:
                     duplicate = conn.execute(
                         select(t.c.id).where(t.c.requester == requester, t.c.product == product,
                                              t.c.port == port, t.c.access == access,
@@ -470,7 +470,7 @@ class RequestStore:
         to, allowed = TRANSITIONS[action]
         now = now or utcnow()
         t = requests_table
-        with self._tx(write=True) as conn:
+        with self.transaction(write=True) as conn:
             result = conn.execute(update(t)
                                   .where(t.c.id == request_id, t.c.status.in_(allowed))
                                   .values(status=to, decided_by=who, decided_at=now,

@@ -14,8 +14,8 @@ def test_saved_plan_applies_and_is_audited(mesh, tmp_path):
     assert mesh.can_read("dave", "trial_results.outcomes")
     records = [json.loads(line) for line in
                (mesh.root / ".govern/audit.jsonl").read_text().splitlines()]
-    assert len(records) == 1
-    record = records[0]
+    assert [r["result"] for r in records] == ["started", "ok"]  # no record, no statement
+    record = records[1]
     assert record["plan_id"] == saved["plan_id"] and record["result"] == "ok"
     assert record["statements"] == saved["targets"][0]["statements"]
     assert record["who"] and record["decision_ids"] and record["policy_commit"]
