@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from govern.engine.errors import one_line
 from govern.engine.pipeline import Reporter
 
 
@@ -18,11 +19,12 @@ def emit_json(payload: Any) -> None:
 
 
 def error(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    """One line on stderr, whatever the message holds (control characters escaped, cut)."""
+    click.echo(f"error: {one_line(message)}", err=True)
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {one_line(message)}", err=True)
 
 
 class RichReporter(Reporter):

@@ -16,12 +16,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import SpecError
+from . import yamlfile
+from .errors import Problem, SpecError
 from .mesh import validation_problems
-from .errors import Problem
 from .models import AccessLevel
 
 
@@ -52,12 +51,10 @@ def load_approvals(path: Path | None, today: dt.date) -> tuple[Approval, ...]:
     if path is None:
         return ()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yamlfile.load(path) or {}
         parsed = _File.model_validate(raw)
-    except OSError as exc:
-        raise SpecError([Problem(str(path), "", f"cannot read: {exc.strerror or exc}")]) from exc
-    except yaml.YAMLError as exc:
-        raise SpecError([Problem(str(path), "", "invalid YAML")]) from exc
+    except yamlfile.BadFile as exc:
+        raise SpecError([Problem(str(path), exc.where, exc.message)]) from None
     except ValidationError as exc:
         raise SpecError(validation_problems(str(path), exc)) from exc
     return active(parsed.approvals, today)

@@ -17,7 +17,32 @@ Lower-level exceptions (httpx, psycopg, OSError) are translated at the edge with
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+MAX_LINE = 600  # characters of one error line; a value echoed in it gets far fewer
+
+
+def _escape(text: str) -> str:
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}")
+                        if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` as one bounded line: control characters escaped, the rest cut."""
+    text = _escape(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A value from input, quoted for an error message: escaped and cut."""
+    text = _escape(str(value))
+    cut = f"…({len(text) - limit} more)" if len(text) > limit else ""
+    return f"'{text[:limit]}'{cut}"
 
 
 class GovernError(Exception):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from . import yamlfile
 from .errors import Problem, SpecError
 from .spec import MeshConfig, ProductSpec
 
@@ -156,19 +156,11 @@ def _check_policy_package(policy: Path, package: str, problems: list[Problem], r
 
 
 def read_yaml(path: Path, problems: list[Problem], root: Path) -> Any:
-    """Parse one YAML file; a syntax error becomes a Problem with its line and column."""
-    rel = _rel(path, root)
+    """Parse one YAML file; anything wrong with it becomes one Problem with its line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        problems.append(Problem(rel, "", f"cannot read: {exc.strerror or exc}"))
-        return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problems.append(Problem(rel, where, f"invalid YAML: {getattr(exc, 'problem', exc)}"))
+        return yamlfile.load(path)
+    except yamlfile.BadFile as exc:
+        problems.append(Problem(_rel(path, root), exc.where, exc.message))
         return None
 
 

@@ -8,10 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-from govern.engine.errors import IdentityError
+from govern.engine.errors import IdentityError, shown
+
+MAX_NAME = 256  # user ids, group names, attribute names
+MAX_VALUE = 1024  # attribute values, display names, e-mail addresses
+_BAD = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def name_problem(value: object, limit: int = MAX_NAME) -> str | None:
+    """Why ``value`` cannot be a directory name or value, or None: every user id, group name,
+    attribute name and value is non-empty text, without control characters, bounded."""
+    if not isinstance(value, str) or not value.strip():
+        return "is empty"
+    if _BAD.search(value):
+        return "has a control character"
+    if len(value) > limit:
+        return f"is {len(value)} characters long (at most {limit})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,7 @@ class Snapshot:
         if not self.users:
             raise IdentityError(f"directory {self.source or '(unnamed)'} has no users: refusing "
                                 "to plan on an empty directory")
+        self._check_names()
         for group in self.groups.values():
             unknown = sorted(group.members - self.users.keys())
             if unknown:
@@ -50,6 +68,27 @@ class Snapshot:
             if unknown:
                 raise IdentityError(f"directory {self.source}: group {group.name} has unknown "
                                     f"subgroup {unknown[0]}")
+
+    def _check_names(self) -> None:
+        where = f"directory {self.source or '(unnamed)'}"
+
+        def check(what: str, value: object, limit: int = MAX_NAME) -> None:
+            problem = name_problem(value, limit)
+            if problem:
+                raise IdentityError(f"{where}: {what} {shown(str(value))} {problem}")
+
+        for user in self.users.values():
+            check("user id", user.id)
+            if user.display_name:
+                check(f"user {user.id}: display name", user.display_name, MAX_VALUE)
+            if user.email:
+                check(f"user {user.id}: email", user.email, MAX_VALUE)
+            for key, value in user.attributes.items():
+                check(f"user {user.id}: attribute name", key)
+                for v in (value if isinstance(value, tuple) else (value,)):
+                    check(f"user {user.id}: attribute {key}", v, MAX_VALUE)
+        for group in self.groups.values():
+            check("group name", group.name)
 
     def direct_groups(self, user: str) -> list[str]:
         return sorted(g.name for g in self.groups.values() if user in g.members)

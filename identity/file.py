@@ -12,17 +12,16 @@ groups:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from govern.engine.errors import IdentityError
+from govern.engine import yamlfile
+from govern.engine.errors import IdentityError, shown
 
 from .base import Group, Snapshot, User
 
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=256,
-                                          pattern=r"^[^\x00-\x1f\x7f]+$")]
+UserId = str  # the rules of every directory name are the snapshot's (identity/base.py)
 
 
 class _User(BaseModel):
@@ -50,21 +49,20 @@ class FileDirectory:
 
     def snapshot(self) -> Snapshot:
         try:
-            raw = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise IdentityError(f"directory file {self.path}: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise IdentityError(f"directory file {self.path}: invalid YAML") from exc
+            raw = yamlfile.load(self.path)
+        except yamlfile.BadFile as exc:
+            raise IdentityError(f"directory file {self.path}: {exc}") from None
         try:
             parsed = _File.model_validate(raw or {})
         except ValidationError as exc:
             err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise IdentityError(f"directory file {self.path}: {where}: {err['msg']}") from exc
+            where = ".".join(shown(str(p), 40) if not str(p).isidentifier() else str(p)
+                             for p in err["loc"])
+            raise IdentityError(f"directory file {self.path}: {where}: {err['msg']}") from None
         users = {}
         for uid, u in parsed.users.items():
             if uid != uid.lower():
-                raise IdentityError(f"directory file {self.path}: user id {uid!r} must be "
+                raise IdentityError(f"directory file {self.path}: user id {shown(uid)} must be "
                                     "lower-case")
             attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in u.attributes.items()}
             users[uid] = User(uid, u.display_name, u.email, attrs)
