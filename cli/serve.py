@@ -11,10 +11,11 @@ from .render import warn
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; "
+              "with --dev only a loopback address (127.0.0.0/8, ::1, localhost).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--dev", is_flag=True, help="Development mode (file directory only): sign in as "
-              "any directory user without a password; every page says so.")
+@click.option("--dev", is_flag=True, help="Development mode (file directory only, this machine "
+              "only): sign in as any directory user without a password; every page says so.")
 @click.option("--insecure-dev", is_flag=True, help="Session cookie without the Secure flag, "
               "for plain-HTTP testing on this machine.")
 @click.pass_context
@@ -27,6 +28,9 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: boo
     with $GOVERN_SESSION_SECRET (random per process when unset). The mesh, the directory and
     the policies are read at start: restart to pick up changes.
 
+    --dev signs anyone in as anyone, so it listens only on a loopback address: any other
+    --host (0.0.0.0, ::, a LAN address, a name resolving elsewhere) is refused, exit 1.
+
     \b
     Examples:
       govern serve                              # LDAP sign-in, https behind a proxy
@@ -35,19 +39,22 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: boo
     import uvicorn
 
     from govern.service.app import create_app, open_runtime
+    from govern.service.loopback import loopback_only
     from govern.service.signin import check_mode
 
+    if dev:
+        host = loopback_only(host)  # before anything starts: refused in one line
     root = mesh_root(ctx)
     check_mode(load_config(root).directory, dev)  # a wrong mode fails here, in one line
     if dev:
-        warn("development mode: anyone reaching this server signs in as anyone, without a "
-             "password")
+        warn("development mode: anyone on this machine signs in as anyone, without a password")
     if insecure_dev:
         warn("--insecure-dev: the session cookie is sent over plain HTTP")
     # opened here, not in the app's startup: a store, directory or OPA failure is one line
     with open_runtime(root, dev=dev) as runtime:
         app = create_app(root, dev=dev, insecure_dev=insecure_dev, runtime=runtime)
-        click.echo(f"Serving on http://{host}:{port}/ (API under /api, OpenAPI at "
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"Serving on http://{shown}:{port}/ (API under /api, OpenAPI at "
                    "/openapi.json)", err=True)
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
                     proxy_headers=False)
