@@ -24,7 +24,9 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: boo
     """Serve the access-request API (/api, OpenAPI at /openapi.json) and the web page where
     owners sign in (LDAP bind) and approve or deny requests.
 
-    Put it behind a TLS-terminating proxy: the session cookie is Secure. Sessions are signed
+    Put it behind a TLS-terminating proxy: the session cookie is Secure. Sessions are kept
+    in the request store for 8 hours, bound to the sign-in mode (a --dev session is none
+    without --dev); signing out ends one for every copy of its cookie. The cookie is signed
     with $GOVERN_SESSION_SECRET (random per process when unset). The mesh, the directory and
     the policies are read at start: restart to pick up changes.
 

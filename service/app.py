@@ -33,13 +33,14 @@ from govern.engine import pipeline
 from govern.engine.catalog import BuiltinCatalog
 from govern.engine.errors import GovernError, IdentityError, OPAUnavailable
 from govern.engine.mesh import load_config
-from govern.engine.requests import NotAuthenticated, RequestError, RequestStore
+from govern.engine.requests import NotAuthenticated, RequestError, RequestStore, utcnow
 
 from . import api, catalog_pages, web
 from .authz import Authorizer
 from .notify import Notifier, make_notifier
 from .runtime import Runtime
-from .security import SESSION_COOKIE, SESSION_MAX_AGE, SecurityHeaders
+from .security import SESSION_COOKIE, SESSION_MAX_AGE, SecurityHeaders, cookie_key
+from .sessions import SessionStore, mode_of
 from .signin import check_mode, make_signin
 from .workflow import Workflow
 
@@ -50,9 +51,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 @contextmanager
 def open_runtime(mesh_root: Path, *, dev: bool = False,
                  today: Callable[[], dt.date] | None = None,
+                 now: Callable[[], dt.datetime] | None = None,
                  notifier: Notifier | None = None) -> Iterator[Runtime]:
     """What a server holds while it runs: the store (migrated), the mesh and directory
-    snapshot, and one OPA session. Run it on the thread that serves: the OPA child is tied
+    snapshot, one OPA session, and the sign-in sessions (kept in the store). Run it on the thread that serves: the OPA child is tied
     to the thread that started it (PR_SET_PDEATHSIG)."""
     root = Path(mesh_root).resolve()
     config = load_config(root)
@@ -68,31 +70,36 @@ def open_runtime(mesh_root: Path, *, dev: bool = False,
                             max_days=config.requests.max_days, today=clock)
         log.info("serving access requests of %s (store %s)", root, store.label)
         yield Runtime(workflow, make_signin(inputs.mesh, inputs.snapshot, dev), dev,
-                      BuiltinCatalog(store.engine))
+                      BuiltinCatalog(store.engine),
+                      SessionStore(store, mode_of(dev), now=now or utcnow))
 
 
 def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False,
                secret_key: str | None = None, today: Callable[[], dt.date] | None = None,
+               now: Callable[[], dt.datetime] | None = None,
                notifier: Notifier | None = None, runtime: Runtime | None = None) -> FastAPI:
     """The app for the mesh at ``mesh_root``.
 
     ``dev``: sign in as any user of a file directory without a password (a banner says so).
     ``insecure_dev``: the session cookie without the Secure flag, for plain-HTTP testing.
-    ``secret_key``: signs session cookies (default $GOVERN_SESSION_SECRET, else random per
-    process: sessions then end with the process). ``today``: the date that decides expiry.
+    ``secret_key``: signs session cookies, bound to the mode (default
+    $GOVERN_SESSION_SECRET, else random per process: sessions then end with the process).
+    ``today``: the date that decides expiry; ``now``: the clock of sessions.
     ``runtime``: one already opened (:func:`open_runtime`, as `govern serve` does, so that a
     failure to start is one line); by default the app opens its own at startup.
     """
     root = Path(mesh_root).resolve()
     check_mode(load_config(root).directory, dev)
-    key = secret_key or os.environ.get("GOVERN_SESSION_SECRET") or secrets.token_urlsafe(32)
+    if runtime is not None and runtime.dev != dev:
+        raise GovernError("the server's runtime was opened in another sign-in mode")
+    secret = secret_key or os.environ.get("GOVERN_SESSION_SECRET") or secrets.token_urlsafe(32)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # on the event loop's own thread, on purpose (see open_runtime)
         with ExitStack() as stack:
             app.state.govern = runtime or stack.enter_context(
-                open_runtime(root, dev=dev, today=today, notifier=notifier))
+                open_runtime(root, dev=dev, today=today, now=now, notifier=notifier))
             try:
                 yield
             finally:
@@ -102,7 +109,8 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
                   docs_url=None, redoc_url=None,
                   description="Request access to data products; owners and stewards approve. "
                   "See docs/requests.md.")
-    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
+    app.add_middleware(SessionMiddleware, secret_key=cookie_key(secret, dev),
+                       session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=not insecure_dev)
     app.add_middleware(SecurityHeaders, dev=dev)
     app.include_router(api.router)

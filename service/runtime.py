@@ -9,6 +9,7 @@ from starlette.requests import Request
 from govern.engine.catalog import BuiltinCatalog
 from govern.engine.requests import StoreUnavailable
 
+from .sessions import SessionStore
 from .signin import SignIn
 from .workflow import Workflow
 
@@ -19,6 +20,7 @@ class Runtime:
     signin: SignIn
     dev: bool
     catalog: BuiltinCatalog  # what `govern catalog publish` wrote, in the store's database
+    sessions: SessionStore  # who is signed in (service.sessions), in the same database
 
 
 def get_runtime(request: Request) -> Runtime:

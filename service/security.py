@@ -1,8 +1,13 @@
 """Sessions, CSRF and response headers of ``govern serve``.
 
-- The session is a signed cookie (Starlette's SessionMiddleware over itsdangerous):
-  ``govern_session``, HttpOnly, SameSite=Strict, Secure unless ``--insecure-dev``, valid for
-  8 hours. It holds only the user id and the CSRF token; no password is ever kept.
+- The session cookie ``govern_session`` (HttpOnly, SameSite=Strict, Secure unless
+  ``--insecure-dev``, 8 hours) is signed (Starlette's SessionMiddleware over itsdangerous,
+  with a key derived from the secret and the server's mode, so a ``--dev`` server's cookie
+  does not even verify on an LDAP server). It holds the session id, the CSRF token and a
+  one-time message; no user id, no password.
+- Who is signed in is the session's server-side row (``service.sessions``): a cookie whose
+  row is missing (signed out), expired or of another mode is signed out, and its id is
+  dropped from the cookie. Signing in always starts a new session (and ends the old one).
 - Every POST form carries ``csrf_token``, compared in constant time with the session's; a
   JSON API call authenticated by the session cookie sends it as ``X-CSRF-Token``.
 - Every response says: no caching, no framing, no sniffing, and a Content Security Policy
@@ -11,6 +16,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from typing import Any
@@ -20,8 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govern.engine.requests import NotAllowed
 
+from .runtime import get_runtime
+from .sessions import LIFETIME, mode_of
+
 SESSION_COOKIE = "govern_session"
-SESSION_MAX_AGE = 8 * 3600
+SESSION_MAX_AGE = int(LIFETIME.total_seconds())
+SESSION_ID = "sid"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -55,16 +65,38 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise CSRFRejected("CSRF token missing or invalid: reload the page and try again")
 
 
+def cookie_key(secret: str, dev: bool) -> str:
+    """The key that signs session cookies: the secret, bound to the server's mode."""
+    label = f"govern session cookie, {mode_of(dev)} mode".encode()
+    return hmac.new(secret.encode("utf-8"), label, hashlib.sha256).hexdigest()
+
+
 def session_user(request: Request) -> str | None:
-    user = request.session.get("user")
-    return user if isinstance(user, str) and user else None
+    """The signed-in user, by the session's server-side row; None when there is no row for
+    the cookie's id in this server's mode, or it expired (the cookie is then cleared)."""
+    token = request.session.get(SESSION_ID)
+    if token is None:
+        return None
+    user = get_runtime(request).sessions.user(token)
+    if user is None:
+        request.session.clear()
+    return user
 
 
 def start_session(request: Request, user: str) -> None:
-    """A fresh session for a signed-in user (a new CSRF token, nothing carried over)."""
-    request.session.clear()
-    request.session["user"] = user
+    """A fresh session for a signed-in user (a new id and CSRF token, nothing carried over;
+    a session the cookie held before ends)."""
+    end_session(request)
+    request.session[SESSION_ID] = get_runtime(request).sessions.start(user)
     request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+def end_session(request: Request) -> None:
+    """Sign out: the server-side session is deleted, so no copy of the cookie signs in."""
+    token = request.session.get(SESSION_ID)
+    if token is not None:
+        get_runtime(request).sessions.end(token)
+    request.session.clear()
 
 
 def flash(request: Request, message: str | None = None) -> str | None:

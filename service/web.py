@@ -24,7 +24,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from govern.engine.requests import NotAuthenticated, RequestError
 
 from .runtime import get_runtime
-from .security import check_csrf, csrf_token, flash, session_user, start_session
+from .security import (check_csrf, csrf_token, end_session, flash, session_user,
+                       start_session)
 from .workflow import check_request_id
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -64,7 +65,7 @@ def signed_in(request: HTTPRequest) -> str | None:
     try:
         return get_runtime(request).workflow.identify(user)
     except NotAuthenticated:
-        request.session.clear()
+        end_session(request)
         return None
 
 
@@ -107,7 +108,7 @@ def signin(request: HTTPRequest, username: Annotated[str, Form(max_length=256)] 
 def signout(request: HTTPRequest,
             token: CSRFField = None) -> Response:
     check_csrf(request, token)
-    request.session.clear()
+    end_session(request)
     return to_signin()
 
 

@@ -321,3 +321,51 @@ def test_sign_in_modes_are_checked_before_start(root, tmp_path):
     (ldap / "govern.yaml").write_text(text)
     with pytest.raises(GovernError, match="--dev"):
         create_app(ldap, dev=True)
+
+
+# ---------------------------------------------------------------- attacks on the session
+
+def replay(client, cookie: str, path: str, **kwargs):
+    """A request carrying only ``cookie`` as the session (as an attacker holding a copy)."""
+    client.cookies.clear()
+    return client.get(path, headers={"Cookie": f"govern_session={cookie}"},
+                      follow_redirects=False, **kwargs)
+
+
+def test_a_copied_cookie_is_dead_after_sign_out(client):
+    token = sign_in(client, "dave")
+    copied = client.cookies["govern_session"]
+    assert client.get("/api/me").json()["user"] == "dave"  # the cookie is the session
+    response = client.post("/signout", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    api = replay(client, copied, "/api/me")
+    assert api.status_code == 401
+    assert "govern_session=null" in api.headers["set-cookie"]  # and cleared
+    page = replay(client, copied, "/")
+    assert (page.status_code, page.headers["location"]) == (303, "/signin")
+    created = new_request(client, "bob")
+    decide = client.post(f"/api/requests/{created['id']}/deny", json={"reason": "x"},
+                         headers={"Cookie": f"govern_session={copied}", "X-CSRF-Token": token})
+    assert decide.status_code == 401
+    assert client.get(f"/api/requests/{created['id']}",
+                      headers=basic("bob")).json()["status"] == "pending"
+
+
+def test_signing_in_again_ends_the_previous_session(client):
+    sign_in(client, "dave")
+    first = client.cookies["govern_session"]
+    sign_in(client, "grace")
+    assert client.get("/api/me").json()["user"] == "grace"
+    assert replay(client, first, "/api/me").status_code == 401
+
+
+def test_a_session_ends_after_eight_hours(root):
+    at = [dt.datetime.now(dt.timezone.utc)]
+    app = create_app(root, dev=True, secret_key=SECRET, now=lambda: at[0])
+    with TestClient(app, base_url="https://testserver") as c:
+        sign_in(c, "dave")
+        at[0] += dt.timedelta(hours=8) - dt.timedelta(seconds=1)
+        assert c.get("/api/me").status_code == 200
+        at[0] += dt.timedelta(seconds=1)
+        assert c.get("/api/me").status_code == 401
+        assert c.get("/", follow_redirects=False).headers["location"] == "/signin"

@@ -60,6 +60,32 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def test_a_dev_session_is_no_session_on_the_ldap_server(slapd, tmp_path, monkeypatch):
+    """The attack: a --dev server (no passwords) and the real one share the store and the
+    session secret; a cookie made on the first must not sign anyone in on the second."""
+    monkeypatch.setenv("GOVERN_LDAP_PASSWORD", slapdserver.READER_PW)
+    root, _ = ldap_mesh(tmp_path / "ldap", slapd[0])
+    shared = f"sqlite:///{root / '.govern' / 'requests.db'}"
+    dev_root = copy_mesh(tmp_path / "dev", shared)
+    secret = "one-secret-for-both-servers"
+    with TestClient(create_app(dev_root, dev=True, secret_key=secret),
+                    base_url="https://testserver") as dev:
+        assert sign_in(dev, "dave", "").status_code == 303  # no password needed there
+        minted = dev.cookies["govern_session"]
+        me = dev.get("/api/me").json()
+        assert (me["user"], me["dev"]) == ("dave", True)
+    with TestClient(create_app(root, secret_key=secret), base_url="https://testserver") as real:
+        headers = {"Cookie": f"govern_session={minted}"}
+        api = real.get("/api/me", headers=headers)
+        assert api.status_code == 401
+        page = real.get("/", headers=headers, follow_redirects=False)
+        assert (page.status_code, page.headers["location"]) == (303, "/signin")
+        # the real server's own sessions work: dave signs in with his password
+        real.cookies.clear()
+        assert sign_in(real, "dave", PASSWORDS["dave"]).status_code == 303
+        assert real.get("/api/me").json()["dev"] is False
+
+
 def test_owner_signs_in_with_the_directory_password(ldap_client):
     page = ldap_client.get("/signin").text
     assert '<label for="password">' in page and "Development mode" not in page
