@@ -27,8 +27,10 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: boo
     Put it behind a TLS-terminating proxy: the session cookie is Secure. Sessions are kept
     in the request store for 8 hours, bound to the sign-in mode (a --dev session is none
     without --dev); signing out ends one for every copy of its cookie. The cookie is signed
-    with $GOVERN_SESSION_SECRET (random per process when unset). The mesh, the directory and
-    the policies are read at start: restart to pick up changes.
+    with $GOVERN_SESSION_SECRET (random per process when unset). Failed sign-ins (the form
+    and HTTP Basic) are throttled: after 5 for one user, or 20 from one address, within 15
+    minutes, further attempts get 429 with Retry-After without asking the directory. The
+    mesh, the directory and the policies are read at start: restart to pick up changes.
 
     --dev signs anyone in as anyone, so it listens only on a loopback address: any other
     --host (0.0.0.0, ::, a LAN address, a name resolving elsewhere) is refused, exit 1.

@@ -1,9 +1,10 @@
 """The JSON API under /api (OpenAPI at /openapi.json).
 
 Authentication: HTTP Basic with a directory user and password (checked by an LDAP bind; in
-``--dev`` mode the password is ignored), or the web page's session cookie, in which case a
-POST must send the session's CSRF token as ``X-CSRF-Token``. Errors are
-``{"detail": "<one line>"}`` with 400, 401, 403, 404, 409 or 503.
+``--dev`` mode the password is ignored; throttled like the form, 429 with Retry-After after
+too many failures), or the web page's session cookie, in which case a POST must send the
+session's CSRF token as ``X-CSRF-Token``. Errors are ``{"detail": "<one line>"}`` with 400,
+401, 403, 404, 409, 429 or 503.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from govern.engine.requests import Event, NotAuthenticated, Request
 
 from .runtime import Runtime, get_runtime
 from .security import CSRF_HEADER, check_csrf, session_user
+from .throttle import client_address
 from .workflow import MAX_PURPOSE, MAX_REASON
 
 Status = Literal["pending", "approved", "denied", "revoked"]
@@ -38,8 +40,10 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     text = {400: "Invalid input", 401: "Not signed in, or not a directory user",
             403: "Not allowed by the govern.requests policy, or CSRF token missing",
             404: "No such request", 409: "The request is not in a state that allows this",
+            429: "Too many failed sign-ins for this user or from this address: try again "
+                 "after Retry-After seconds",
             503: "The request store, directory or OPA is unavailable"}
-    return {c: {"model": ErrorOut, "description": text[c]} for c in (*codes, 503)}
+    return {c: {"model": ErrorOut, "description": text[c]} for c in (*codes, 429, 503)}
 
 
 class RequestOut(BaseModel):
@@ -136,8 +140,9 @@ def api_actor(request: HTTPRequest,
               runtime: Annotated[Runtime, Depends(get_runtime)]) -> str:
     """The caller, as a directory user id."""
     if credentials is not None:
-        return runtime.workflow.identify(runtime.signin.verify(credentials.username,
-                                                               credentials.password))
+        return runtime.workflow.identify(runtime.throttle.verify(
+            runtime.signin, credentials.username, credentials.password,
+            client_address(request)))
     signed_in = session_user(request)
     if signed_in is not None:
         if request.method not in ("GET", "HEAD", "OPTIONS"):

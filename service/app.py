@@ -6,8 +6,9 @@ mesh and the directory, and one OPA session (``engine.pipeline.opa_session``) in
 mesh or the directory. JSON API under /api (``api``), pages under / (``web``), OpenAPI at
 /openapi.json.
 
-Errors map to HTTP once, here: a RequestError to its ``http_status``, a directory, store or
-OPA outage to 503, invalid input to 400 (never a 500 for bad input).
+Errors map to HTTP once, here: a RequestError to its ``http_status`` (429 for too many
+failed sign-ins, with Retry-After), a directory, store or OPA outage to 503, invalid input
+to 400 (never a 500 for bad input).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .runtime import Runtime
 from .security import SESSION_COOKIE, SESSION_MAX_AGE, SecurityHeaders, cookie_key
 from .sessions import SessionStore, mode_of
 from .signin import check_mode, make_signin
+from .throttle import SignInThrottle, TooManyAttempts
 from .workflow import Workflow
 
 log = logging.getLogger("govern.serve")
@@ -54,7 +56,8 @@ def open_runtime(mesh_root: Path, *, dev: bool = False,
                  now: Callable[[], dt.datetime] | None = None,
                  notifier: Notifier | None = None) -> Iterator[Runtime]:
     """What a server holds while it runs: the store (migrated), the mesh and directory
-    snapshot, one OPA session, and the sign-in sessions (kept in the store). Run it on the thread that serves: the OPA child is tied
+    snapshot, one OPA session, and the sign-in sessions and failed sign-ins (kept in the
+    store, on the clock ``now``). Run it on the thread that serves: the OPA child is tied
     to the thread that started it (PR_SET_PDEATHSIG)."""
     root = Path(mesh_root).resolve()
     config = load_config(root)
@@ -69,9 +72,11 @@ def open_runtime(mesh_root: Path, *, dev: bool = False,
                             notifier or make_notifier(config.requests.webhook),
                             max_days=config.requests.max_days, today=clock)
         log.info("serving access requests of %s (store %s)", root, store.label)
+        clock_now = now or utcnow
         yield Runtime(workflow, make_signin(inputs.mesh, inputs.snapshot, dev), dev,
                       BuiltinCatalog(store.engine),
-                      SessionStore(store, mode_of(dev), now=now or utcnow))
+                      SessionStore(store, mode_of(dev), now=clock_now),
+                      SignInThrottle(store, now=clock_now))
 
 
 def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False,
@@ -84,7 +89,8 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
     ``insecure_dev``: the session cookie without the Secure flag, for plain-HTTP testing.
     ``secret_key``: signs session cookies, bound to the mode (default
     $GOVERN_SESSION_SECRET, else random per process: sessions then end with the process).
-    ``today``: the date that decides expiry; ``now``: the clock of sessions.
+    ``today``: the date that decides expiry; ``now``: the clock of sessions and of the
+    throttling of failed sign-ins.
     ``runtime``: one already opened (:func:`open_runtime`, as `govern serve` does, so that a
     failure to start is one line); by default the app opens its own at startup.
     """
@@ -133,9 +139,11 @@ def _respond(request: HTTPRequest, status: int, message: str,
     if status == 401 and request.method == "GET":
         return RedirectResponse("/signin", status_code=303)
     try:
-        return web.error_page(request, status, message)
+        response: Response = web.error_page(request, status, message)
     except GovernError:  # not started: no page to render
-        return Response(message, status_code=status, media_type="text/plain")
+        response = Response(message, status_code=status, media_type="text/plain")
+    response.headers.update(headers or {})
+    return response
 
 
 def _errors(app: FastAPI) -> None:
@@ -143,6 +151,8 @@ def _errors(app: FastAPI) -> None:
     async def request_error(request: HTTPRequest, exc: RequestError) -> Response:
         headers = {"WWW-Authenticate": 'Basic realm="govern"'} \
             if isinstance(exc, NotAuthenticated) and _is_api(request) else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return _respond(request, exc.http_status, str(exc), headers)
 
     @app.exception_handler(GovernError)

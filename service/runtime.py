@@ -11,6 +11,7 @@ from govern.engine.requests import StoreUnavailable
 
 from .sessions import SessionStore
 from .signin import SignIn
+from .throttle import SignInThrottle
 from .workflow import Workflow
 
 
@@ -21,6 +22,7 @@ class Runtime:
     dev: bool
     catalog: BuiltinCatalog  # what `govern catalog publish` wrote, in the store's database
     sessions: SessionStore  # who is signed in (service.sessions), in the same database
+    throttle: SignInThrottle  # failed sign-ins (service.throttle), in the same database
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -1,7 +1,8 @@
 """The owners' web pages: server-rendered (Jinja2, autoescaped), no scripts.
 
     GET  /                   requests waiting for your decision, and your own
-    GET  /signin, POST       sign in (LDAP bind; --dev: any directory user, no password)
+    GET  /signin, POST       sign in (LDAP bind; --dev: any directory user, no password;
+                             throttled after failures, 429: ``throttle``)
     POST /signout
     GET  /requests/{id}      one request, its audit trail, and the decision form
     POST /requests/{id}      approve, deny or revoke, with a reason
@@ -26,6 +27,7 @@ from govern.engine.requests import NotAuthenticated, RequestError
 from .runtime import get_runtime
 from .security import (check_csrf, csrf_token, end_session, flash, session_user,
                        start_session)
+from .throttle import TooManyAttempts, client_address
 from .workflow import check_request_id
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -96,10 +98,16 @@ def signin(request: HTTPRequest, username: Annotated[str, Form(max_length=256)] 
     check_csrf(request, token)
     runtime = get_runtime(request)
     try:
-        user = runtime.workflow.identify(runtime.signin.verify(username, password))
+        user = runtime.workflow.identify(runtime.throttle.verify(
+            runtime.signin, username, password, client_address(request)))
     except NotAuthenticated as exc:
         return page(request, "signin.html", status=401, title="Sign in", error=str(exc),
                     username=username)
+    except TooManyAttempts as exc:
+        refused = page(request, "signin.html", status=429, title="Sign in", error=str(exc),
+                       username=username)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     start_session(request, user)
     return RedirectResponse("/", status_code=303)
 

@@ -369,3 +369,36 @@ def test_a_session_ends_after_eight_hours(root):
         at[0] += dt.timedelta(seconds=1)
         assert c.get("/api/me").status_code == 401
         assert c.get("/", follow_redirects=False).headers["location"] == "/signin"
+
+
+# ---------------------------------------------------------------- throttled sign-in
+
+def test_twenty_failures_from_one_address_block_it_not_others(root):
+    """The attack: spray user ids from one address. After twenty failures that address is
+    refused (429) even for a real user, on the API and the form; another address is not;
+    after the window it is served again."""
+    from govern.service.throttle import WINDOW
+
+    from .test_sessions import Clock
+
+    clock = Clock()
+    app = create_app(root, dev=True, secret_key=SECRET, now=clock)
+    with TestClient(app, base_url="https://testserver", client=("192.0.2.66", 1)) as sprayer:
+        for i in range(20):
+            assert sprayer.get("/api/me", headers=basic(f"nobody{i}")).status_code == 401
+        refused = sprayer.get("/api/me", headers=basic("bob"))
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) == 900
+        form = sprayer.post("/signin", data={"username": "bob",
+                                             "csrf_token": csrf_of(sprayer.get("/signin").text)})
+        assert form.status_code == 429 and form.headers["retry-after"] == "900"
+        assert "too many failed sign-ins" in form.text
+        other = TestClient(app, base_url="https://testserver", client=("198.51.100.8", 1))
+        assert other.get("/api/me", headers=basic("bob")).status_code == 200
+        clock.at += WINDOW
+        assert sprayer.get("/api/me", headers=basic("bob")).status_code == 200
+
+
+def test_openapi_documents_429(client):
+    spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/api/me"]["get"]["responses"]
+    assert "429" in responses and "Retry-After" in responses["429"]["description"]

@@ -4,6 +4,7 @@ example mesh's directory."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gc
 import re
 
@@ -14,10 +15,12 @@ from fastapi.testclient import TestClient
 
 import slapdserver
 from govern.service.app import create_app
+from govern.service.throttle import WINDOW
 
 from .conftest import EXAMPLE
 from .ldap_support import new_tree, populate
 from .test_requests_store import FUTURE, copy_mesh
+from .test_sessions import Clock
 
 PASSWORDS = {"dave": "dave-Secret-1", "bob": "bob-Secret-2"}
 
@@ -84,6 +87,72 @@ def test_a_dev_session_is_no_session_on_the_ldap_server(slapd, tmp_path, monkeyp
         real.cookies.clear()
         assert sign_in(real, "dave", PASSWORDS["dave"]).status_code == 303
         assert real.get("/api/me").json()["dev"] is False
+
+
+@pytest.fixture
+def throttled(slapd, tmp_path, monkeypatch):
+    """An LDAP app on an injected clock; (app, clock, binds: the user ids the directory was
+    asked to check)."""
+    monkeypatch.setenv("GOVERN_LDAP_PASSWORD", slapdserver.READER_PW)
+    root, _ = ldap_mesh(tmp_path, slapd[0])
+    clock = Clock()
+    app = create_app(root, now=clock)
+    with TestClient(app, base_url="https://testserver", client=("192.0.2.10", 40000)):
+        signin = app.state.govern.signin
+        real, binds = signin.verify, []
+        monkeypatch.setattr(signin, "verify", lambda u, p: (binds.append(u), real(u, p))[1])
+        yield app, clock, binds
+
+
+def from_address(app, address: str) -> TestClient:
+    """Another client of the running app, connecting from ``address``."""
+    return TestClient(app, base_url="https://testserver", client=(address, 40000))
+
+
+def test_the_sixth_wrong_password_is_refused_even_when_right(throttled):
+    """The attack: guess dave's password. After five failures the right one is refused too,
+    with 429 and Retry-After, and the directory is not even asked, on the form and on the
+    API, from any address; bob elsewhere is unaffected; after the window dave signs in."""
+    app, clock, binds = throttled
+    attacker = from_address(app, "192.0.2.10")
+    for guess in range(5):
+        assert sign_in(attacker, "dave", f"Guess-{guess}").status_code == 401
+    assert len(binds) == 5
+    refused = sign_in(attacker, "dave", PASSWORDS["dave"])
+    message = "too many failed sign-ins: try again in 15 minutes"
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "900")
+    assert message in refused.text and PASSWORDS["dave"] not in refused.text
+    api = attacker.get("/api/me", headers=basic("dave", PASSWORDS["dave"]))
+    assert (api.status_code, api.json(), api.headers["retry-after"]) == (
+        429, {"detail": message}, "900")
+    elsewhere = from_address(app, "203.0.113.9").get(
+        "/api/me", headers=basic("dave", PASSWORDS["dave"]))
+    assert elsewhere.status_code == 429  # per user, whatever the address
+    assert len(binds) == 5  # none of those reached the directory
+    assert attacker.get("/", follow_redirects=False).headers["location"] == "/signin"
+
+    bob = from_address(app, "198.51.100.7")
+    assert sign_in(bob, "bob", PASSWORDS["bob"]).status_code == 303
+    assert bob.get("/api/me").json()["user"] == "bob"
+
+    clock.at += WINDOW - dt.timedelta(seconds=1)
+    late = sign_in(attacker, "dave", PASSWORDS["dave"])
+    assert (late.status_code, late.headers["retry-after"]) == (429, "1")
+    clock.at += dt.timedelta(seconds=1)
+    assert sign_in(attacker, "dave", PASSWORDS["dave"]).status_code == 303
+    assert attacker.get("/api/me").json()["user"] == "dave"
+
+
+def test_a_successful_sign_in_clears_the_users_failures(throttled):
+    app, clock, binds = throttled
+    client = from_address(app, "192.0.2.11")
+    for _ in range(2):
+        for guess in range(4):
+            assert sign_in(client, "dave", f"Guess-{guess}").status_code == 401
+            clock.at += dt.timedelta(seconds=10)
+        assert sign_in(client, "dave", PASSWORDS["dave"]).status_code == 303
+    # eight failures in two minutes, but never five since the last success
+    assert len(binds) == 10
 
 
 def test_owner_signs_in_with_the_directory_password(ldap_client):
