@@ -32,13 +32,15 @@ def _warn_diagnostics(plan: Plan, fmt: str) -> None:
 @click.pass_context
 @handle_errors
 def validate(ctx: click.Context, fmt: str) -> None:
-    """Check the mesh: schema of every file, `opa check --strict`, store name limits, and the
-    mesh-wide guardrails (which need the directory and OPA, but no store).
+    """Check the mesh: schema of every file, `opa check --strict`, store name limits and
+    ownership, the directory names policies and products use (groups, attributes, owners),
+    and the mesh-wide guardrails (which need the directory and OPA, but no store).
 
     Exit 0 when valid, 1 with every problem listed (file: field: message) otherwise.
     """
     inputs = pipeline.load_inputs(mesh_root(ctx))
     pipeline.check_rego(inputs.mesh)
+    pipeline.check_references(inputs)
     with pipeline.opa_session(inputs) as client:
         evaluation = pipeline.evaluate(client, inputs.mesh, inputs.snapshot)
         pipeline.check_violations(evaluation.violations)

@@ -186,6 +186,7 @@ class PostgresConnector:
             for j, ds in enumerate(port.datasets):
                 tables.setdefault((schema, ds.name), []).append(
                     (f"{product.ref} port {port.name}", file, f"ports[{i}].datasets[{j}].name"))
+        problems += self._database_problems(mesh, self._dsn_database())
         for schema, claims in schemas.items():
             refs = sorted({ref for ref, _, _ in claims})
             for ref, file, at in claims if len(refs) > 1 else ():
@@ -200,6 +201,28 @@ class PostgresConnector:
                 others = ", ".join(w for w, _, _ in claims if w != where) or where
                 problems.append(Problem(file, at, f"table {schema}.{table} is also claimed by "
                                         f"{others}; each table belongs to one port"))
+        return problems
+
+    def _dsn_database(self) -> str | None:
+        dsn = self.config.dsn or os.environ.get(self.config.dsn_env or "") or ""
+        try:
+            return psycopg.conninfo.conninfo_to_dict(dsn).get("dbname") if dsn else None
+        except psycopg.ProgrammingError:
+            return None
+
+    def _database_problems(self, mesh: Mesh, database: str | None) -> list[Problem]:
+        """A port's ``location.database`` must be the database this target connects to (one
+        connection per target): granting inside another database without a word would be a
+        grant nobody asked for. Unknown until connected when the DSN names none."""
+        problems = []
+        for product, i, port in self._ports(mesh):
+            wanted = port.location.database
+            if wanted is not None and database is not None and wanted != database:
+                problems.append(Problem(_rel(product.folder / PRODUCT_FILE, mesh),
+                                        f"ports[{i}].location.database",
+                                        f"{wanted!r}, but target {self.name} connects to "
+                                        f"database {database!r}; give the port a target of "
+                                        "its own for that database"))
         return problems
 
     def check_principal(self, user: User) -> str | None:
@@ -371,6 +394,10 @@ class PostgresConnector:
         schemas = sorted({port.location.schema_ or "" for _, _, port in self._ports(mesh)}) \
             if mesh is not None else []
         conn = self._connect()
+        if mesh is not None:
+            wrong = self._database_problems(mesh, conn.info.dbname)
+            if wrong:
+                raise ConnectorError(self.name, str(wrong[0]))
         try:
             with conn.cursor() as cur:
                 cur.execute(ROLES_QUERY)

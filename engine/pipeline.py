@@ -26,8 +26,10 @@ from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Pro
 from .evaluate import Evaluation, evaluate, run_policies, upload
 from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
+from .models import Diagnostic
 from .opa import OPAClient, OPAServer, check, find_opa
 from .plan import Plan, TargetPlan
+from .references import check_references as missing_references
 from .runstate import RunState, open_state
 from .secrets import read_secret
 
@@ -211,6 +213,13 @@ def check_names(desired: Desired, snapshot: Snapshot) -> None:
         raise SpecError(errors)
 
 
+def check_references(inputs: Inputs) -> None:
+    """Groups, attributes, owners and stewards the mesh names and the directory lacks."""
+    problems = missing_references(inputs.mesh, inputs.snapshot)
+    if problems:
+        raise SpecError(problems)
+
+
 def check_rego(mesh: Mesh) -> None:
     """``opa check --strict`` over platform and product policies (and product tests)."""
     files = run_policies(mesh) + [p.test for p in mesh.products if p.test]
@@ -234,13 +243,16 @@ def make_plan(inputs: Inputs, client: OPAClient, *, products: Sequence[str] | No
         if unknown:
             raise SpecError([Problem("govern.yaml", "products", f"no product {unknown[0]!r} "
                                      "in the mesh")])
+    # a plan still runs when a group is gone (its members lose access), but it says so
+    dangling = [Diagnostic("warning", p.file, f"{p.path}: {p.message}")
+                for p in missing_references(mesh, inputs.snapshot, products)]
     reporter.phase("evaluate", len(mesh.products))
     with timings.measure("evaluate"):
         evaluation = evaluate(client, mesh, inputs.snapshot, products)
     check_violations(evaluation.violations)
     own = connectors is None
     connectors = connectors if connectors is not None else connectors_for(mesh, targets)
-    target_plans, notes = [], list(evaluation.diagnostics)
+    target_plans, notes = [], [*dangling, *evaluation.diagnostics]
     try:
         for name, connector in connectors.items():
             reporter.phase(f"read {name}")

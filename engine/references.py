@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Sequence
 
 from govern.identity.base import Snapshot
 
@@ -33,10 +34,14 @@ _CALLS = [
 _PATTERNS = [(re.compile(rf"\blib\.{name}{args}"), name, kind) for name, args, kind in _CALLS]
 
 
-def check_references(mesh: Mesh, snapshot: Snapshot) -> list[Problem]:
+def check_references(mesh: Mesh, snapshot: Snapshot,
+                     products: Sequence[str] | None = None) -> list[Problem]:
+    """Every name of the (selected) products that the directory lacks."""
     attributes = {key for u in snapshot.users.values() for key in u.attributes}
     problems: list[Problem] = []
     for product in mesh.products:
+        if products is not None and product.ref not in products:
+            continue
         problems += _policy_references(product, mesh, snapshot, attributes)
         file = _rel(product.folder / "product.yaml", mesh.root)
         for path, who in [("owner", product.spec.owner),

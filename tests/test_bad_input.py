@@ -175,3 +175,59 @@ def test_hostile_text_in_any_directory_field(copy, where, value):
         _check(govern(copy, "directory", "show", "alice"))
     finally:
         path.write_text(original)
+
+
+# ------------------------------------------------------------------ names the directory lacks
+
+CAMPAIGN = "products/commercial/campaign_performance"
+
+
+def test_a_policy_naming_a_group_the_directory_lacks_is_invalid(mesh):
+    policy = mesh.root / CAMPAIGN / "policy.rego"
+    policy.write_text(policy.read_text().replace('lib.members("commercial-analysts")',
+                                                 'lib.members("Commercial-Analysts")'))
+    line = one_bounded_line(mesh.govern("validate"))
+    assert line == (f"error: {CAMPAIGN}/policy.rego: line 7: lib.members: no group "
+                    "'Commercial-Analysts' in the directory "
+                    f"{mesh.root / 'directory.yaml'} (did you mean 'commercial-analysts'?)")
+    # plan still runs (a group that is gone takes its members' access with it), and says so
+    result = mesh.govern("plan")
+    assert result.exit_code == 0
+    assert (f"warning: {CAMPAIGN}/policy.rego: line 7: lib.members: no group "
+            "'Commercial-Analysts'") in result.stdout
+
+
+@pytest.mark.parametrize("before,after,says", [
+    ('lib.users_where("department", "Commercial")', 'lib.users_where("dept", "Commercial")',
+     "line 11: lib.users_where: no user of the directory"),
+    ('lib.attr(user, "country")', 'lib.attr(user, "Country")',
+     "line 12: lib.attr: no user of the directory"),
+    ('lib.members("commercial-analysts")', 'lib.domain_members("marketing")',
+     "line 7: lib.domain_members: domain marketing's team group 'marketing-team' is not"),
+])
+def test_policy_attributes_and_domains_the_directory_lacks(copy, before, after, says):
+    policy = copy / CAMPAIGN / "policy.rego"
+    assert before in policy.read_text()
+    policy.write_text(policy.read_text().replace(before, after))
+    assert says in one_bounded_line(govern(copy, "validate"))
+
+
+def test_a_name_in_a_comment_is_not_a_reference(copy):
+    policy = copy / CAMPAIGN / "policy.rego"
+    policy.write_text(policy.read_text() + '\n# was: lib.members("old-team")\n')
+    result = govern(copy, "validate")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("field,value", [("owner", "commercial-taem"),
+                                         ("stewards", ["nobody-here"])])
+def test_an_owner_or_steward_the_directory_lacks_is_invalid(copy, field, value):
+    path = copy / CAMPAIGN / "product.yaml"
+    data = yaml.safe_load(path.read_text())
+    data[field] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    line = one_bounded_line(govern(copy, "validate"))
+    where = "owner" if field == "owner" else "stewards[0]"
+    name = value if isinstance(value, str) else value[0]
+    assert line == (f"error: {CAMPAIGN}/product.yaml: {where}: {name!r} is neither a user nor "
+                    f"a group of the directory {copy / 'directory.yaml'}")

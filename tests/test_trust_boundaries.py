@@ -295,3 +295,22 @@ def test_the_executor_runs_what_the_mesh_declares(mesh):
         connector.close()
     assert len(report.executed) == 4
     assert mesh.can_read("grace", "web_engagement.page_views")
+
+
+def test_a_port_in_another_database_is_refused_not_granted_here(mesh):
+    path = mesh.root / WEB
+    data = yaml.safe_load(path.read_text())
+    data["ports"][0]["location"]["database"] = "finance"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    dbname = mesh.dsn.rsplit("dbname=", 1)[1]
+    for command in (("validate",), ("apply", "--auto-approve")):
+        result = mesh.govern(*command)
+        assert result.exit_code == 1, command
+        assert result.stderr == (f"error: {WEB}: ports[0].location.database: 'finance', but "
+                                 f"target warehouse connects to database {dbname!r}; give the "
+                                 "port a target of its own for that database\n")
+    assert not mesh.can_read("alice", "web_engagement.page_views")
+    data["ports"][0]["location"]["database"] = dbname  # the target's own: fine
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    assert mesh.can_read("alice", "web_engagement.page_views")
