@@ -493,3 +493,28 @@ test_overall_waived_and_not_applicable_are_green_in_the_report if {
 	{c.status | some c in out.report[hcp].trustworthy.checks} == {"waived", "n/a"}
 	out.report[hcp].trustworthy.status == "green"
 }
+
+# --- inputs that could not be gathered ---------------------------------------------------
+
+test_secure_pii_readers_amber_when_the_approvals_are_unavailable if {
+	inp := input_with(["approvals_error"], "request store postgresql://store: connection refused")
+	out := decision with data.mesh as mesh with input as inp
+	reason := "approvals unavailable: request store postgresql://store: connection refused"
+	found(out.checks, hcp, "secure.pii-readers") == amber(hcp, "secure.pii-readers", reason)
+	found(out.checks, trials, "secure.pii-readers") == amber(trials, "secure.pii-readers", reason)
+	out.report[hcp].secure.status == "amber"
+}
+
+test_trustworthy_freshness_slo_without_a_freshness_column_is_amber if {
+	no_column := port(0, "curated", [dataset(0, "hcp", hcp_columns, true, null)])
+	m := mesh_with(["products", hcp, "ports"], {"curated": no_column})
+	out := decision with data.mesh as m with input as base_input
+	reason := "products/hcp/hcp_master/product.yaml: no dataset declares freshness_column"
+	found(out.checks, hcp, "trustworthy.freshness") == amber(hcp, "trustworthy.freshness", reason)
+}
+
+test_a_mesh_without_products_has_an_empty_report if {
+	out := decision with data.mesh as {"domains": {}, "fitness": mesh.fitness} with input as base_input
+	count(out.report) == 0
+	count(out.checks) == 0
+}

@@ -181,3 +181,28 @@ test_eu_countries if {
 	not "GB" in lib.eu_countries
 	not "CH" in lib.eu_countries
 }
+
+# --- the engine's index (data.directory.index, identity/base.py Snapshot.index) ---------
+
+indexed := object.union(directory, {"index": {
+	"members": {"top": ["alice", "bob", "carol"], "bottom": ["carol"]},
+	"attributes": {"department": {"Commercial": ["alice", "bob"]}, "roles": {"analyst": ["alice", "bob"]}},
+}})
+
+test_members_read_from_the_index if {
+	lib.members("top") == {"alice", "bob", "carol"} with data.directory as indexed
+
+	# what the index says is what counts, whatever the groups hold
+	emptied := json.patch(indexed, [{"op": "replace", "path": "/groups/bottom/members", "value": []}])
+	lib.members("bottom") == {"carol"} with data.directory as emptied
+}
+
+test_members_of_a_group_the_index_lacks_is_computed if {
+	lib.members("middle") == {"bob", "carol"} with data.directory as indexed
+}
+
+test_users_where_read_from_the_index if {
+	lib.users_where("department", "Commercial") == {"alice", "bob"} with data.directory as indexed
+	lib.users_where("department", "Data") == set() with data.directory as indexed
+	lib.users_where("roles", "analyst") == {"alice", "bob"} with data.directory as indexed
+}

@@ -140,11 +140,21 @@ test_actor_outside_directory_refused if {
 	reasons == {"mallory is not a directory user"}
 }
 
+# An owner that names nobody in the directory: no directory user approves, each one refused
+# because they are not the owner (not because they are unknown).
 test_owner_name_that_is_neither_user_nor_group_grants_nothing if {
 	req := object.union(request("bob"), {"product": "digital/web_engagement"})
-	not requests.allow with input as act("approve", "mallory", req)
-		with data.directory as directory
-		with data.mesh as {"products": {"digital/web_engagement": {"owner": "mallory"}}}
+	m := {"products": {"digital/web_engagement": {"owner": "nobody-at-all"}}}
+	every user in object.keys(directory.users) - {"bob"} {
+		not requests.allow with input as act("approve", user, req)
+			with data.directory as directory
+			with data.mesh as m
+		reasons := requests.reasons with input as act("approve", user, req)
+			with data.directory as directory
+			with data.mesh as m
+		only := "only its owner and stewards (nobody-at-all) may"
+		reasons == {sprintf("%s may not approve requests for digital/web_engagement: %s", [user, only])}
+	}
 }
 
 test_unknown_product_refused if {
