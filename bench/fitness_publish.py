@@ -109,36 +109,6 @@ class SqlStatements:
                 "sql_commits": self.commits}
 
 
-@contextmanager
-def server_statements(pg: Path, dsn: str):
-    """Statements PostgreSQL itself logs for application_name ``govern`` (the connector's)
-    while active: log_statement = all with the application name in the line prefix."""
-    def configure(*settings: str) -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            for s in settings:
-                conn.execute(s)
-            conn.execute("SELECT pg_reload_conf()")
-
-    configure("ALTER SYSTEM SET log_statement = 'all'", "ALTER SYSTEM SET log_line_prefix = '%a|'")
-    for _ in range(50):  # the reload is asynchronous: wait until a new session sees it
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            if conn.execute("SHOW log_statement").fetchone()[0] == "all":
-                break
-        time.sleep(0.05)
-    logfile = pg / "log"
-    offset = logfile.stat().st_size
-    box: dict[str, int] = {}
-    try:
-        yield box
-    finally:
-        with open(logfile, "rb") as fh:
-            fh.seek(offset)
-            lines = fh.read().decode("utf-8", "replace").splitlines()
-        box["statements"] = sum(1 for line in lines if line.startswith("govern|LOG:  ")
-                                and ("statement: " in line or "execute " in line))
-        configure("ALTER SYSTEM RESET log_statement", "ALTER SYSTEM RESET log_line_prefix")
-
-
 def decision_log_count(root: Path, path: str) -> int:
     """Decisions on ``path`` in OPA's own decision log (govern starts OPA with
     decision_logs.console=true, into .govern/opa.log)."""
@@ -165,7 +135,7 @@ def one_run(root: Path, pg: Path, dsn: str) -> dict[str, Any]:
             with SqlStatements() as sql, t.measure("catalog facts"):
                 published, catalog_error = cli_fitness._catalog_facts(mesh)
             counts["catalog facts"] = sql.figures()
-            with server_statements(pg, dsn) as logged:
+            with pgcluster.statement_log(pg) as logged:
                 with t.measure("gather store facts"):
                     facts = fit.gather(mesh, connectors, published, catalog_error)
             counts["gather store facts"] = {"reported_round_trips": facts.round_trips,

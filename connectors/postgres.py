@@ -309,13 +309,24 @@ class PostgresConnector:
                 role = self.role_name(product.ref, port.name, level)
                 roles.add(role)
                 privileges.update(self._role_grants(role, port, level))
-        return Scope(frozenset(roles), frozenset(privileges))
+        return Scope(frozenset(roles), frozenset(privileges), self.other_targets_roles(mesh))
+
+    def other_targets_roles(self, mesh: Mesh) -> frozenset[str]:
+        """Port roles of the mesh's other targets. Roles are cluster-wide in PostgreSQL, so
+        another target on the same cluster holds them: that target's to manage, not this."""
+        return frozenset(self.role_name(p.ref, port.name, level) for p in mesh.products
+                         for port in p.spec.ports if port.target != self.name
+                         for level in AccessLevel)
 
     def out_of_scope(self, change: Change, scope: "Scope") -> str | None:
         """Why ``change`` is outside what govern manages on this target, or None."""
         g = change.grant
         add = change.action is Action.ADD
         managed = g.principal.startswith(self.prefix)
+        touched = g.object[1] if g.privilege is Privilege.MEMBER and len(g.object) == 2 \
+            else g.principal
+        if touched in scope.foreign:
+            return f"role {touched} belongs to a port of another target"
         if g.privilege is Privilege.EXISTS:
             if not add:
                 return None if managed else f"role {g.principal} is not managed"
@@ -353,9 +364,11 @@ class PostgresConnector:
     def actual(self, state: PostgresState, desired: Desired, products: Sequence[str] | None,
                mesh: Mesh) -> frozenset[Grant]:
         scope = self.scope_roles(mesh, products)
+        others = self.other_targets_roles(mesh)
 
         def managed(role: str) -> bool:
-            return role.startswith(self.prefix) and (scope is None or role in scope)
+            return role.startswith(self.prefix) and role not in others and \
+                (scope is None or role in scope)
 
         grants = {Grant(self.name, r, Privilege.EXISTS, ("role", r))
                   for r in state.roles if managed(r)}
@@ -614,6 +627,7 @@ class PostgresConnector:
 class Scope:
     roles: frozenset[str]  # every port role of the mesh on this target
     privileges: frozenset[Grant]  # exactly what those roles may hold
+    foreign: frozenset[str] = frozenset()  # port roles of the mesh's other targets
 
 
 def _reserved(role: str) -> str | None:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 BIN = Path(os.environ.get("GOVERN_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -34,6 +35,42 @@ def _free_port() -> int:
 def dsn(folder: Path) -> str:
     port = (folder / "port").read_text().strip()
     return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+
+
+@contextmanager
+def statement_log(folder: Path, application: str = "govern", database: str | None = None):
+    """Statements the server itself logs for ``application`` (and ``database``) while
+    active: ``log_statement = all`` with both in the line prefix. Yields a dict that holds
+    ``statements`` (the count) and ``lines`` on exit. Not for concurrent use."""
+    import psycopg
+
+    def configure(*settings: str) -> None:
+        with psycopg.connect(dsn(folder), autocommit=True) as conn:
+            for setting in settings:
+                conn.execute(setting)
+            conn.execute("SELECT pg_reload_conf()")
+
+    configure("ALTER SYSTEM SET log_statement = 'all'",
+              "ALTER SYSTEM SET log_line_prefix = '%a|%d|'")
+    for _ in range(50):  # the reload is asynchronous: wait until a new session sees it
+        with psycopg.connect(dsn(folder), autocommit=True) as conn:
+            if conn.execute("SHOW log_line_prefix").fetchone()[0] == "%a|%d|":
+                break
+        time.sleep(0.05)
+    logfile = folder / "log"
+    offset = logfile.stat().st_size
+    box: dict = {}
+    try:
+        yield box
+    finally:
+        with open(logfile, "rb") as fh:
+            fh.seek(offset)
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+        prefix = f"{application}|{database}|" if database else f"{application}|"
+        mine = [line for line in lines if line.startswith(prefix) and "LOG:  " in line
+                and ("statement: " in line or "execute " in line)]
+        box.update(statements=len(mine), lines=mine)
+        configure("ALTER SYSTEM RESET log_statement", "ALTER SYSTEM RESET log_line_prefix")
 
 
 def start(folder: Path) -> str:

@@ -28,14 +28,21 @@ from govern.cli.main import cli  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def pg_cluster():
+def pg_folder():
+    """The throwaway cluster's folder (data, socket, server log)."""
     # not under pytest's tmp folder: that one is private to us, and the server runs as postgres
     folder = Path(tempfile.mkdtemp(prefix="govern-pg-"))
     try:
-        yield pgcluster.start(folder)
+        pgcluster.start(folder)
+        yield folder
     finally:
         pgcluster.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(pg_folder):
+    return pgcluster.dsn(pg_folder)
 
 
 @pytest.fixture(scope="session")

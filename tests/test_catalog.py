@@ -135,6 +135,7 @@ def test_a_catalog_that_is_down_fails_publish_and_makes_discoverable_amber(mesh)
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "nowhere" in result.stderr
     report = json.loads(mesh.govern("fitness", "--format", "json").stdout)
+    assert len(report["products"]) == 5  # the loop below is over every product
     for row in report["products"].values():
         assert row["discoverable"]["status"] == "amber"
         assert row["discoverable"]["checks"][0]["reason"].startswith("catalog unavailable: ")
@@ -157,6 +158,7 @@ def test_an_external_catalog_that_is_down_fails_publish_and_dry_run_and_is_amber
         assert result.exit_code == 1, result.stdout
         assert result.stderr.count("\n") == 1 and f"catalog: {kind}" in result.stderr
     report = json.loads(mesh.govern("fitness", "--format", "json").stdout)
+    assert len(report["products"]) == 5  # the loop below is over every product
     for row in report["products"].values():
         assert row["discoverable"]["status"] == "amber"
         assert kind in row["discoverable"]["checks"][0]["reason"]

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+import pgcluster  # scripts/, on the path by conftest
+
 TABLES = {
     "hcp": "hcp_master.hcp",
     "campaign": "campaign_performance.campaign_kpis",
@@ -54,12 +56,15 @@ def test_plan_after_apply_is_empty_and_apply_twice_is_apply_once(mesh):
     assert mesh.catalog() == after_first
 
 
-def test_plan_exit_codes_and_json(mesh):
-    result = mesh.govern("plan", "--detailed-exitcode", "--format", "json")
+def test_plan_exit_codes_and_json(mesh, pg_folder):
+    dbname = mesh.dsn.rsplit("dbname=", 1)[1]
+    with pgcluster.statement_log(pg_folder, "govern", dbname) as logged:
+        result = mesh.govern("plan", "--detailed-exitcode", "--format", "json")
     assert result.exit_code == 2
     plan = json.loads(result.stdout)
     assert plan["summary"]["remove"] == 0 and plan["summary"]["add"] > 0
-    assert plan["targets"][0]["round_trips"] <= 3
+    # what the server saw from govern's connection: the two catalog reads, nothing else
+    assert logged["statements"] == plan["targets"][0]["round_trips"] == 2, logged["lines"]
     assert plan["decision_ids"], "decision ids are kept for the audit log"
     # OPA's own decision log has each decision, but not its input or result (every grant)
     log = (mesh.root / ".govern/opa.log").read_text()

@@ -7,6 +7,10 @@ import json
 import pytest
 
 
+PRODUCTS = ["clinical/trial_results", "commercial/campaign_performance",
+            "digital/web_engagement", "hcp/hcp_master", "medical/field_inquiries"]
+
+
 def fitness(mesh, *args):
     result = mesh.govern("fitness", "--format", "json", *args)
     assert result.exit_code in (0, 1), result.output
@@ -137,6 +141,7 @@ def test_store_down_is_amber_never_green(mesh, monkeypatch):
     monkeypatch.setenv("GOVERN_WAREHOUSE_DSN", f"host=127.0.0.1 port={free_port()} "
                        "user=postgres dbname=x connect_timeout=2")
     code, report = fitness(mesh)
+    assert sorted(report["products"]) == PRODUCTS  # the loop below is over all of them
     for ref in report["products"]:
         assert cell(report, ref, "secure")["status"] == "amber"
         assert any("store unreachable: target warehouse: cannot connect" in r

@@ -68,17 +68,27 @@ class Server:
                 self.proc.wait()
 
 
-def approve_in_background(server: Server, request_id: str) -> threading.Thread:
-    def call() -> None:
+class Approval(threading.Thread):
+    """An approve call in the background; ``status`` is its HTTP status, or None when the
+    server was killed before it answered."""
+
+    def __init__(self, server: Server, request_id: str):
+        super().__init__(daemon=True)
+        self.url = f"{server.url}/api/requests/{request_id}/approve"
+        self.status: int | None = None
+        self.start()
+
+    def run(self) -> None:
         try:
-            httpx.post(f"{server.url}/api/requests/{request_id}/approve", headers=basic("dave"),
-                       json={"reason": "approved while dying"}, timeout=60)
+            self.status = httpx.post(self.url, headers=basic("dave"),
+                                     json={"reason": "approved while dying"}, timeout=60
+                                     ).status_code
         except httpx.HTTPError:
             pass  # the server was killed under us: expected
 
-    thread = threading.Thread(target=call, daemon=True)
-    thread.start()
-    return thread
+
+def approve_in_background(server: Server, request_id: str) -> Approval:
+    return Approval(server, request_id)
 
 
 def state(store: RequestStore, request_id: str) -> tuple[str, tuple[str, ...]]:
@@ -112,6 +122,7 @@ def test_kill_between_update_and_audit_row_leaves_it_pending(tmp_path, pg_cluste
         blocker.rollback()
         blocker.close()
         caller.join(timeout=30)
+        assert caller.status is None  # killed before it could answer
 
         def gone() -> bool:  # the killed server's transaction ends with its connection
             with psycopg.connect(dsn, autocommit=True) as conn:
@@ -147,7 +158,10 @@ def test_kill_at_random_moments_never_leaves_half_an_approval(tmp_path):
             server.kill()
             for caller in callers:
                 caller.join(timeout=30)
-            for r in requests:
+            for r, caller in zip(requests, callers):
+                assert caller.status in (None, 200), caller.status  # killed, or approved
+                if caller.status == 200:  # answered: the approval is whole
+                    assert state(store, r.id) == ("approved", ("create", "approve"))
                 assert state(store, r.id) in {("pending", ("create",)),
                                               ("approved", ("create", "approve"))}
                 if store.get(r.id).status == "pending":  # tidy for the next round

@@ -314,3 +314,28 @@ def test_a_port_in_another_database_is_refused_not_granted_here(mesh):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert mesh.govern("apply", "--auto-approve").exit_code == 0
     assert mesh.can_read("alice", "web_engagement.page_views")
+
+
+def test_the_executor_leaves_the_roles_of_another_target_alone(mesh):
+    """Roles are cluster-wide: a second target on the same cluster holds its own port roles,
+    and the first never drops, revokes or grants them."""
+    mesh.edit_yaml("govern.yaml", lambda d: d["targets"].update(
+        lab={"type": "postgresql", "dsn_env": "GOVERN_WAREHOUSE_DSN"}))
+    mesh.add_namespace("digital", "web_engagement", target="lab")
+    web_yaml = mesh.root / WEB
+    web_yaml.write_text(web_yaml.read_text().replace("target: warehouse", "target: lab"))
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    web = _role(mesh, "digital_web_engagement_events")
+    loaded, connector = _connector(mesh)
+    before = mesh.catalog()
+    try:
+        for change in (Change(Action.REMOVE, Grant("warehouse", web, Privilege.EXISTS,
+                                                   ("role", web))),
+                       Change(Action.REMOVE, Grant("warehouse", "alice", Privilege.MEMBER,
+                                                   ("role", web)))):
+            with pytest.raises(ConnectorError, match="belongs to a port of another target"):
+                connector.execute([change], loaded)
+    finally:
+        connector.close()
+    assert mesh.catalog() == before
+    assert mesh.can_read("alice", "web_engagement.page_views")
