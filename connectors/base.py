@@ -70,11 +70,12 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
-def make_connector(name: str, config: "TargetConfig", prefix: str) -> Connector:
+def make_connector(name: str, config: "TargetConfig", prefix: str,
+                   mesh_name: str = "mesh") -> Connector:
     """The connector for a target of govern.yaml. Unknown types are an error, never a default."""
     if config.type == "postgresql":
         from .postgres import PostgresConnector
 
-        return PostgresConnector(name, config, prefix)
+        return PostgresConnector(name, config, prefix, mesh_name)
     raise SpecError([Problem("govern.yaml", f"targets.{name}.type",
                              f"unsupported target type {config.type!r}")])

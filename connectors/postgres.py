@@ -41,9 +41,12 @@ ROLES_QUERY = """
 SELECT r.rolname, r.rolcanlogin,
        COALESCE((SELECT array_agg(DISTINCT m.rolname)
                    FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member
-                  WHERE am.roleid = r.oid), '{}') AS members
+                  WHERE am.roleid = r.oid), '{}') AS members,
+       shobj_description(r.oid, 'pg_authid') AS comment
   FROM pg_roles r
 """
+#: the comment govern puts on every managed role it creates: which mesh the role belongs to
+MESH_COMMENT = "govern: mesh "
 
 # Schema and relation privileges held by managed roles, plus which port relations exist.
 PRIVILEGES_QUERY = f"""
@@ -99,10 +102,11 @@ class PostgresState:
 
 
 class PostgresConnector:
-    def __init__(self, name: str, config: TargetConfig, prefix: str):
+    def __init__(self, name: str, config: TargetConfig, prefix: str, mesh_name: str = "mesh"):
         self.name = name
         self.config = config
         self.prefix = prefix
+        self.mesh_name = mesh_name  # written into the comment of every managed role
         self._conn: psycopg.Connection | None = None
         self.facts_queries = 0  # queries the last facts() ran
 
@@ -419,6 +423,8 @@ class PostgresConnector:
                 priv_rows = cur.fetchall()
         except psycopg.Error as exc:
             raise ConnectorError(self.name, f"cannot read the catalog: {_first_line(exc)}") from exc
+        if mesh is not None:
+            self._check_mesh(mesh, role_rows)
         roles = frozenset(r[0] for r in role_rows)
         memberships = frozenset((r[0], m) for r in role_rows if r[0].startswith(self.prefix)
                                 for m in r[2])
@@ -434,6 +440,19 @@ class PostgresConnector:
                     tables.add((schema, name))
         return PostgresState(roles, memberships, frozenset(privileges), frozenset(present),
                              frozenset(tables), round_trips=2)
+
+    def _check_mesh(self, mesh: Mesh, role_rows) -> None:
+        """Refuse a cluster where roles under our prefix belong to another mesh (their
+        comment names it): two meshes sharing a prefix would revoke each other's grants."""
+        mine = f"{MESH_COMMENT}{mesh.config.name}"
+        for name, _, _, comment in role_rows:
+            if name.startswith(self.prefix) and comment and comment.startswith(MESH_COMMENT) \
+                    and comment != mine:
+                other = comment[len(MESH_COMMENT):]
+                raise ConnectorError(self.name, f"role {name} belongs to mesh {other!r}, not "
+                                     f"{mesh.config.name!r} (its comment says so): two meshes "
+                                     f"share managed_prefix {self.prefix!r} on this cluster; "
+                                     "give each mesh a prefix of its own")
 
     # ------------------------------------------------------------------ I/O: fitness facts
     def address_base(self) -> str | None:
@@ -531,8 +550,10 @@ class PostgresConnector:
                 if not g.principal.startswith(self.prefix):
                     raise ConnectorError(self.name, f"refusing to drop unmanaged role {g.principal}")
                 return sql.SQL("DROP ROLE {}").format(who)
-            login = sql.SQL("NOLOGIN" if g.principal.startswith(self.prefix) else "LOGIN")
-            return sql.SQL("CREATE ROLE {} {}").format(who, login)
+            if not g.principal.startswith(self.prefix):
+                return sql.SQL("CREATE ROLE {} LOGIN").format(who)
+            return sql.SQL("CREATE ROLE {} NOLOGIN; COMMENT ON ROLE {} IS {}").format(
+                who, who, sql.Literal(f"{MESH_COMMENT}{self.mesh_name}"))
         if g.privilege is Privilege.MEMBER:
             role = sql.Identifier(g.object[1])
             template = "GRANT {} TO {}" if add else "REVOKE {} FROM {}"

@@ -78,7 +78,7 @@ def connectors_for(mesh: Mesh, targets: Sequence[str] | None = None) -> dict[str
         unknown = sorted(set(targets) - set(mesh.config.targets))
         if unknown:
             raise SpecError([Problem("govern.yaml", "targets", f"unknown target {unknown[0]!r}")])
-    return {name: make_connector(name, cfg, mesh.config.managed_prefix)
+    return {name: make_connector(name, cfg, mesh.config.managed_prefix, mesh.config.name)
             for name, cfg in sorted(mesh.config.targets.items())
             if targets is None or name in targets}
 

@@ -201,3 +201,29 @@ def test_apply_without_auto_approve_and_no_terminal_refuses(mesh):
     assert proc.stderr.strip().splitlines()[-1] == \
         "error: apply needs --auto-approve when not run from a terminal"
     assert mesh.catalog() == before
+
+
+# ------------------------------------------------------------------ two meshes, one prefix
+
+def test_a_second_mesh_with_the_same_prefix_is_told_whose_roles_they_are(mesh, tmp_path):
+    assert mesh.govern("apply", "--auto-approve").exit_code == 0
+    with mesh.connect() as conn:
+        role = f"{mesh.prefix}hcp_hcp_master_curated_read"
+        assert conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles "
+                            "WHERE rolname = %s", (role,)).fetchone() == ("govern: mesh pharma",)
+    import shutil
+
+    other = tmp_path / "other-mesh"  # another team's mesh: one product, the same prefix
+    shutil.copytree(mesh.root, other, ignore=shutil.ignore_patterns(".govern"))
+    for product in ("hcp/hcp_master", "clinical/trial_results", "commercial/campaign_performance",
+                    "medical/field_inquiries"):
+        shutil.rmtree(other / "products" / product)
+    config = yaml.safe_load((other / "govern.yaml").read_text())
+    config["name"] = "marketing"
+    (other / "govern.yaml").write_text(yaml.safe_dump(config))
+    before = mesh.catalog()
+    result = type(mesh)(other, mesh.dsn, mesh.prefix, mesh.monkeypatch).govern(
+        "apply", "--auto-approve", "--allow-mass-revoke")
+    assert_refused(mesh, result, f"belongs to mesh 'pharma', not 'marketing' (its comment says "
+                                 f"so): two meshes share managed_prefix {mesh.prefix!r}")
+    assert mesh.catalog() == before

@@ -232,7 +232,7 @@ def test_a_domain_without_a_namespace_is_refused(mesh):
 def _connector(mesh):
     loaded = load_mesh(mesh.root)
     return loaded, make_connector("warehouse", loaded.config.targets["warehouse"],
-                                  loaded.config.managed_prefix)
+                                  loaded.config.managed_prefix, loaded.config.name)
 
 
 def _role(mesh, port: str) -> str:
