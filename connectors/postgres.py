@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from govern.engine.errors import ConnectorError, Problem
-from govern.engine.mesh import Mesh, PRODUCT_FILE
+from govern.engine.mesh import PRODUCT_FILE, Mesh, relative
 from govern.engine.models import (Access, AccessLevel, Action, Change, Diagnostic, Grant,
                                   Privilege, fingerprint)
 from govern.engine.spec import TargetConfig
@@ -135,7 +135,7 @@ class PostgresConnector:
         problems: list[Problem] = self.check_ownership(mesh)
         owners: dict[str, str] = {}
         for product, i, port in self._ports(mesh):
-            file = _rel(product.folder / PRODUCT_FILE, mesh)
+            file = relative(product.folder / PRODUCT_FILE, mesh.root)
             at = f"ports[{i}]"
             names = [(f"{at}.location.schema", port.location.schema_ or "")]
             for j, ds in enumerate(port.datasets):
@@ -165,7 +165,7 @@ class PostgresConnector:
         schemas: dict[str, list[tuple[str, str, str]]] = {}  # schema -> (ref, file, path)
         tables: dict[tuple[str, str], list[tuple[str, str, str]]] = {}  # -> (port, file, path)
         for product, i, port in self._ports(mesh):
-            file = _rel(product.folder / PRODUCT_FILE, mesh)
+            file = relative(product.folder / PRODUCT_FILE, mesh.root)
             at = f"ports[{i}].location.schema"
             schema = port.location.schema_
             if not schema:
@@ -222,7 +222,7 @@ class PostgresConnector:
         for product, i, port in self._ports(mesh):
             wanted = port.location.database
             if wanted is not None and database is not None and wanted != database:
-                problems.append(Problem(_rel(product.folder / PRODUCT_FILE, mesh),
+                problems.append(Problem(relative(product.folder / PRODUCT_FILE, mesh.root),
                                         f"ports[{i}].location.database",
                                         f"{wanted!r}, but target {self.name} connects to "
                                         f"database {database!r}; give the port a target of "
@@ -660,13 +660,6 @@ def _reserved(role: str) -> str | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
-
-
-def _rel(path, mesh: Mesh) -> str:
-    try:
-        return str(path.relative_to(mesh.root))
-    except ValueError:
-        return str(path)
 
 
 def _dedupe(items: list[Diagnostic]) -> list[Diagnostic]:

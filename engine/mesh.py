@@ -108,13 +108,13 @@ def load_mesh(root: Path) -> Mesh:
     products: list[Product] = []
     seen: dict[str, Path] = {}
     for folder in _product_folders(root, config, problems):
-        rel = _rel(folder / PRODUCT_FILE, root)
+        rel = relative(folder / PRODUCT_FILE, root)
         spec = _load_model(folder / PRODUCT_FILE, ProductSpec, problems, root)
         if spec is None:
             continue
         if spec.ref in seen:
             problems.append(Problem(rel, "name", f"product {spec.ref} is also defined in "
-                                    f"{_rel(seen[spec.ref], root)}"))
+                                    f"{relative(seen[spec.ref], root)}"))
             continue
         seen[spec.ref] = folder / PRODUCT_FILE
         for i, port in enumerate(spec.ports):
@@ -145,7 +145,7 @@ def _product_folders(root: Path, config: MeshConfig, problems: list[Problem]) ->
 
 
 def _check_policy_package(policy: Path, package: str, problems: list[Problem], root: Path) -> None:
-    rel = _rel(policy, root)
+    rel = relative(policy, root)
     if not policy.is_file():
         problems.append(Problem(rel, "", f"missing {POLICY_FILE} (package {package})"))
         return
@@ -160,7 +160,7 @@ def read_yaml(path: Path, problems: list[Problem], root: Path) -> Any:
     try:
         return yamlfile.load(path)
     except yamlfile.BadFile as exc:
-        problems.append(Problem(_rel(path, root), exc.where, exc.message))
+        problems.append(Problem(relative(path, root), exc.where, exc.message))
         return None
 
 
@@ -171,12 +171,12 @@ def _load_model(path: Path, model: type[BaseModel], problems: list[Problem], roo
         data = {}
     if not isinstance(data, dict):
         if data is not None:
-            problems.append(Problem(_rel(path, root), "", "must be a YAML mapping"))
+            problems.append(Problem(relative(path, root), "", "must be a YAML mapping"))
         return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(validation_problems(_rel(path, root), exc))
+        problems.extend(validation_problems(relative(path, root), exc))
         return None
 
 
@@ -194,7 +194,8 @@ def validation_problems(file: str, exc: ValidationError) -> list[Problem]:
     return out
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
+    """``path`` as messages show it: relative to the mesh root when inside it."""
     try:
         return str(path.resolve().relative_to(root))
     except ValueError:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Sequence
 
 from govern.identity.base import Snapshot
 
 from .errors import Problem
-from .mesh import Mesh, Product
+from .mesh import Mesh, Product, relative
 
 _STRING = r'"((?:[^"\\\n]|\\.)*)"'
 _ANY = r"[^,()]+"  # one argument that is not a literal we check
@@ -43,7 +42,7 @@ def check_references(mesh: Mesh, snapshot: Snapshot,
         if products is not None and product.ref not in products:
             continue
         problems += _policy_references(product, mesh, snapshot, attributes)
-        file = _rel(product.folder / "product.yaml", mesh.root)
+        file = relative(product.folder / "product.yaml", mesh.root)
         for path, who in [("owner", product.spec.owner),
                           *((f"stewards[{i}]", s) for i, s in enumerate(product.spec.stewards))]:
             if who not in snapshot.groups and who.lower() not in snapshot.users:
@@ -54,7 +53,7 @@ def check_references(mesh: Mesh, snapshot: Snapshot,
 
 def _policy_references(product: Product, mesh: Mesh, snapshot: Snapshot,
                        attributes: set[str]) -> list[Problem]:
-    file = _rel(product.policy, mesh.root)
+    file = relative(product.policy, mesh.root)
     problems = []
     for number, line in enumerate(product.policy.read_text(encoding="utf-8").splitlines(), 1):
         code = _code(line)
@@ -106,10 +105,3 @@ def _unquote(text: str) -> str:
         return json.loads(f'"{text}"')
     except ValueError:
         return text
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)

@@ -20,8 +20,8 @@ import json
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select, \
-    update
+from sqlalchemy import (Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        insert, select, update)
 
 from .errors import GovernError
 from .requests import RequestStore, utcnow
@@ -29,17 +29,18 @@ from .requests import RequestStore, utcnow
 if TYPE_CHECKING:
     from .mesh import Mesh
 
-_meta = MetaData()
-run_state = Table("run_state", _meta, Column("key", String(100), primary_key=True),
+metadata = MetaData()
+run_state = Table("run_state", metadata, Column("key", String(100), primary_key=True),
                   Column("value", Text(), nullable=False),
                   Column("updated_at", DateTime(timezone=True), nullable=False))
-audit_log = Table("audit_log", _meta, Column("seq", Integer(), primary_key=True),
+audit_log = Table("audit_log", metadata, Column("seq", Integer(), primary_key=True),
                   Column("at", DateTime(timezone=True), nullable=False),
                   Column("who", String(256), nullable=False),
                   Column("plan_id", String(64), nullable=False),
                   Column("target", String(64), nullable=False),
                   Column("result", String(16), nullable=False),
-                  Column("record", Text(), nullable=False))
+                  Column("record", Text(), nullable=False),
+                  Index("ix_audit_log_plan", "plan_id", "seq"))
 
 
 class StateCorrupt(GovernError):

@@ -55,6 +55,22 @@ def slapd():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def assert_migration_matches(engine, metadata) -> None:
+    """The tables of ``metadata`` are exactly what the migrations made (columns, types,
+    indexes), compared by Alembic on the live database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    ours = set(metadata.tables)
+
+    def include_name(name, type_, parent_names) -> bool:
+        return type_ != "table" or name in ours
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        assert compare_metadata(context, metadata) == []
+
+
 def dsn_for(cluster_dsn: str, dbname: str) -> str:
     return cluster_dsn.replace("dbname=postgres", f"dbname={dbname}")
 

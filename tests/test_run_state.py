@@ -13,6 +13,7 @@ from sqlalchemy import text
 from govern.engine.mesh import load_mesh
 from govern.engine.runstate import open_state
 
+from .conftest import assert_migration_matches
 from .test_requests_store import new_pg_database
 
 
@@ -110,3 +111,10 @@ def test_the_audit_log_is_in_the_store_and_append_only(ci_mesh, tmp_path):
     other = fresh_runner(ci_mesh, tmp_path / "again")
     with open_state(load_mesh(other.root)) as state:
         assert len(state.audit_records()) == 2
+
+
+def test_the_migration_matches_the_tables(ci_mesh):
+    from govern.engine.runstate import metadata
+
+    with open_state(load_mesh(ci_mesh.root)) as state:
+        assert_migration_matches(state.store.engine, metadata)

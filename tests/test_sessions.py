@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from govern.service.sessions import LIFETIME, SessionStore, metadata, sessions_table
 
+from .conftest import assert_migration_matches
 from .test_requests_store import store, store_config  # noqa: F401  (fixtures)
 
 
@@ -64,14 +65,4 @@ def test_an_unknown_mode_is_refused(store):
 
 
 def test_the_migration_matches_the_table(store):
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    ours = set(metadata.tables)
-
-    def include_name(name, type_, parent_names) -> bool:
-        return type_ != "table" or name in ours
-
-    with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": include_name})
-        assert compare_metadata(context, metadata) == []
+    assert_migration_matches(store.engine, metadata)

@@ -13,6 +13,7 @@ from govern.engine.errors import IdentityError
 from govern.engine.requests import NotAuthenticated
 from govern.service.throttle import SignInThrottle, TooManyAttempts, metadata
 
+from .conftest import assert_migration_matches
 from .test_requests_store import store, store_config  # noqa: F401  (fixtures)
 from .test_sessions import Clock
 
@@ -79,14 +80,4 @@ def test_user_ids_are_counted_as_the_directory_reads_them(store):
 
 
 def test_the_migration_matches_the_table(store):
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    ours = set(metadata.tables)
-
-    def include_name(name, type_, parent_names) -> bool:
-        return type_ != "table" or name in ours
-
-    with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": include_name})
-        assert compare_metadata(context, metadata) == []
+    assert_migration_matches(store.engine, metadata)

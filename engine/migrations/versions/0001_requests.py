@@ -10,27 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from govern.engine.migrations import append_only
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 PENDING = sa.text("status = 'pending'")
-
-SQLITE_APPEND_ONLY = [
-    "CREATE TRIGGER request_events_no_update BEFORE UPDATE ON request_events "
-    "BEGIN SELECT RAISE(ABORT, 'request_events is append-only'); END",
-    "CREATE TRIGGER request_events_no_delete BEFORE DELETE ON request_events "
-    "BEGIN SELECT RAISE(ABORT, 'request_events is append-only'); END",
-]
-POSTGRES_APPEND_ONLY = [
-    "CREATE FUNCTION request_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'request_events is append-only'; END $$",
-    "CREATE TRIGGER request_events_no_change BEFORE UPDATE OR DELETE ON request_events "
-    "FOR EACH ROW EXECUTE FUNCTION request_events_append_only()",
-    "CREATE TRIGGER request_events_no_truncate BEFORE TRUNCATE ON request_events "
-    "FOR EACH STATEMENT EXECUTE FUNCTION request_events_append_only()",
-]
 
 
 def upgrade() -> None:
@@ -71,9 +58,7 @@ def upgrade() -> None:
                            name="ck_request_events_action"),
     )
     op.create_index("ix_request_events_request", "request_events", ["request_id", "seq"])
-    dialect = op.get_bind().dialect.name
-    for statement in {"sqlite": SQLITE_APPEND_ONLY,
-                      "postgresql": POSTGRES_APPEND_ONLY}.get(dialect, []):
+    for statement in append_only.statements("request_events", op.get_bind().dialect.name):
         op.execute(statement)
 
 

@@ -11,26 +11,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from govern.engine.migrations import append_only
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-SQLITE_APPEND_ONLY = [
-    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-]
-POSTGRES_APPEND_ONLY = [
-    "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
-    "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
-    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
-    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
-]
-
 
 def upgrade() -> None:
     op.create_table(
@@ -50,9 +36,7 @@ def upgrade() -> None:
         sa.Column("record", sa.Text, nullable=False),
     )
     op.create_index("ix_audit_log_plan", "audit_log", ["plan_id", "seq"])
-    dialect = op.get_bind().dialect.name
-    for statement in {"sqlite": SQLITE_APPEND_ONLY,
-                      "postgresql": POSTGRES_APPEND_ONLY}.get(dialect, []):
+    for statement in append_only.statements("audit_log", op.get_bind().dialect.name):
         op.execute(statement)
 
 
