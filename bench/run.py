@@ -433,12 +433,13 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
 
 # ------------------------------------------------------------------------ report
 
-VALIDATE_PHASES = ["load", "directory", "approvals", "opa check", "opa start", "opa upload",
-                   "evaluate", "desired", "opa stop"]
-APPLY_PHASES = ["load", "directory", "approvals", "opa start", "opa upload", "evaluate",
-                "read", "desired", "diff", "plan other", "execute", "audit", "opa stop"]
-PLAN_PHASES = ["load", "directory", "approvals", "opa start", "opa upload", "evaluate",
-               "read", "desired", "diff", "plan other", "opa stop"]
+VALIDATE_PHASES = ["load", "directory", "approvals", "opa check", "policy check", "opa start",
+                   "opa upload", "evaluate", "desired", "opa stop"]
+APPLY_PHASES = ["load", "directory", "approvals", "policy check", "opa start", "opa upload",
+                "evaluate", "read", "desired", "diff", "plan other", "execute", "audit",
+                "opa stop"]
+PLAN_PHASES = ["load", "directory", "approvals", "policy check", "opa start", "opa upload",
+               "evaluate", "read", "desired", "diff", "plan other", "opa stop"]
 
 
 def secs(v: float | None) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from govern.engine import pipeline
+from govern.engine.capabilities import capabilities_file
 from govern.engine.errors import GovernError
 from govern.engine.mesh import load_config, load_mesh
 from govern.engine.opa import find_opa, run_tests
@@ -79,13 +80,16 @@ def test_cmd(ctx: click.Context, verbose: bool) -> None:
         else:
             warn(f"{product.ref}: no policy_test.rego")
     binary = find_opa(mesh.config.opa.binary)
-    result = run_tests(binary, files, verbose)
-    click.echo(result.stdout.rstrip())
-    if result.returncode != 0:
-        if result.stderr.strip():
-            click.echo(result.stderr.rstrip(), err=True)
-        raise GovernError("opa test failed")
-    coverage = run_tests(binary, files, coverage=True)
+    # policies and tests under the product capabilities first, each problem at its line
+    pipeline.check_rego(mesh)
+    with capabilities_file(binary) as caps:
+        result = run_tests(binary, files, verbose, capabilities=caps)
+        click.echo(result.stdout.rstrip())
+        if result.returncode != 0:
+            if result.stderr.strip():
+                click.echo(result.stderr.rstrip(), err=True)
+            raise GovernError("opa test failed")
+        coverage = run_tests(binary, files, coverage=True, capabilities=caps)
     try:
         percent = json.loads(coverage.stdout).get("coverage")
         click.echo(f"coverage: {percent:.1f}%")

@@ -41,6 +41,10 @@ mask contains "/result"
 #: the OPA version govern is built and tested with (Makefile builds exactly this one)
 OPA_VERSION = "v1.22.2"
 
+#: the environment of every OPA govern starts (server, check, test): none, so that no policy
+#: can read the run's secrets (a DSN, a token) through ``opa.runtime().env``
+OPA_ENV: dict[str, str] = {}
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -207,7 +211,7 @@ class OPAServer:
                 [self.binary, "run", "--server", "--skip-version-check",
                  "--addr", f"127.0.0.1:{self.port}", "--log-level", "error",
                  "--set", "decision_logs.console=true", *files],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=OPA_ENV,
                 cwd=self.cwd, preexec_fn=_die_with_parent)
         except OSError as exc:
             log.close()
@@ -274,11 +278,14 @@ def _start_error(stderr: str, status: int | None) -> GovernError:
     return OPAUnavailable(f"opa exited at start: {last}")
 
 
-def check(binary: str, paths: Iterable[Path], root: Path) -> list[Problem]:
-    """``opa check --strict`` over Rego files; each compile error becomes a Problem."""
+def check(binary: str, paths: Iterable[Path], root: Path,
+          capabilities: Path | None = None) -> list[Problem]:
+    """``opa check --strict`` over Rego files (under ``capabilities``, a capabilities file,
+    when given); each compile error becomes a Problem."""
     files = [str(p) for p in paths]
-    proc = subprocess.run([binary, "check", "--strict", "--format", "json", *files],
-                          capture_output=True, text=True, check=False)
+    caps = ["--capabilities", str(capabilities)] if capabilities else []
+    proc = subprocess.run([binary, "check", "--strict", "--format", "json", *caps, *files],
+                          capture_output=True, text=True, env=OPA_ENV, check=False)
     if proc.returncode == 0:
         return []
     try:
@@ -299,11 +306,15 @@ def check(binary: str, paths: Iterable[Path], root: Path) -> list[Problem]:
 
 
 def run_tests(binary: str, paths: Iterable[Path], verbose: bool = False,
-              coverage: bool = False) -> subprocess.CompletedProcess[str]:
-    """``opa test`` over the given Rego files (only those: YAML beside them is not data)."""
+              coverage: bool = False, capabilities: Path | None = None,
+              ) -> subprocess.CompletedProcess[str]:
+    """``opa test`` over the given Rego files (only those: YAML beside them is not data),
+    under ``capabilities`` (a capabilities file) when given."""
     args = [binary, "test", *(str(p) for p in paths)]
+    if capabilities:
+        args += ["--capabilities", str(capabilities)]
     if verbose:
         args.append("-v")
     if coverage:
         args += ["--coverage", "--format", "json"]
-    return subprocess.run(args, capture_output=True, text=True, check=False)
+    return subprocess.run(args, capture_output=True, text=True, env=OPA_ENV, check=False)

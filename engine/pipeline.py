@@ -23,11 +23,12 @@ from .approvals import Approval, load_approvals
 from .diff import diff
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
                      SpecError, StalePlan)
+from .capabilities import check_restricted, refusal
 from .evaluate import Evaluation, evaluate, run_policies, upload
 from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
 from .models import Diagnostic
-from .opa import OPAClient, OPAServer, check, find_opa
+from .opa import OPAClient, OPAServer, find_opa
 from .plan import Plan, TargetPlan
 from .references import check_references as missing_references
 from .runstate import RunState, open_state
@@ -177,6 +178,8 @@ def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAC
     cfg = inputs.mesh.config.opa
     timings = timings or Timings()
     server = None
+    with timings.measure("policy check"):
+        check_before_load(inputs.mesh)
     try:
         if cfg.url:
             url, token = cfg.url, _token(cfg, inputs.mesh)
@@ -221,11 +224,27 @@ def check_references(inputs: Inputs) -> None:
 
 
 def check_rego(mesh: Mesh) -> None:
-    """``opa check --strict`` over platform and product policies (and product tests)."""
-    files = run_policies(mesh) + [p.test for p in mesh.products if p.test]
-    problems = check(find_opa(mesh.config.opa.binary), files, mesh.root)
+    """``opa check --strict`` over every module a run loads and the product tests, under the
+    product capabilities: every problem, each at its file and line."""
+    problems = rego_problems(mesh, tests=True)
     if problems:
         raise SpecError(problems)
+
+
+def rego_problems(mesh: Mesh, tests: bool = False) -> list[Problem]:
+    """``opa check --strict`` under the product capabilities of every module a run loads
+    into OPA (platform, the mesh's own, products: products call and extend the others), and
+    the product tests: a network, environment, clock or randomness builtin is a problem."""
+    files = run_policies(mesh) + ([p.test for p in mesh.products if p.test] if tests else [])
+    return check_restricted(find_opa(mesh.config.opa.binary), files, mesh.root)
+
+
+def check_before_load(mesh: Mesh) -> None:
+    """Before any policy is loaded into OPA: refuse, in one line naming the file and line, a
+    policy outside the product capabilities."""
+    problems = rego_problems(mesh)
+    if problems:
+        raise refusal(problems)
 
 
 # ------------------------------------------------------------------------ plan
