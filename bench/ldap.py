@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import slapdserver  # noqa: E402
 
-from govern.engine.opa import OPAClient, OPAServer, find_opa  # noqa: E402
+from govern.engine.opa import OPAServer, find_opa  # noqa: E402
 from govern.engine.spec import LDAPDirectoryConfig  # noqa: E402
 from govern.identity.ldap import LDAPDirectory  # noqa: E402
 
@@ -119,7 +119,7 @@ def main() -> None:
         data = snapshot.to_data()
         fingerprint = snapshot.fingerprint()
         to_data_s = time.perf_counter() - start
-        with OPAServer(find_opa()) as server, OPAClient(server.url) as client:
+        with OPAServer(find_opa()) as server, server.client() as client:
             start = time.perf_counter()
             client.put_data("directory", data)
             upload_s = time.perf_counter() - start

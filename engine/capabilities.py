@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import OPAUnavailable, PolicyError, Problem
-from .opa import OPA_ENV, check
+from .opa_local import OPA_ENV, check
 
 #: refused even if OPA stopped marking them nondeterministic: they reach the network or
 #: read the environment of the OPA process

@@ -1,49 +1,30 @@
-"""A small, typed, fail-closed client for OPA's REST API (httpx), and the local OPA runtime.
+"""A small, typed, fail-closed client for OPA's REST API (httpx).
 
 Why not opa-python-client: see docs/decisions/0001-opa-client.md. In short, an undefined
 decision here is an error (:class:`PolicyError`), never an empty result; timeouts, bearer
-token and CA bundle are the caller's; policies are uploaded exactly as given.
+token and CA bundle are the caller's; policies are uploaded exactly as given. The OPA govern
+starts itself (a Unix socket, a token per run) and the opa binary's other commands are in
+:mod:`govern.engine.opa_local`, re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import signal
-import socket
 import ssl
-import subprocess
-import sys
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import quote
 
 import httpx
 
-from .errors import GovernError, OPAUnavailable, PolicyError, Problem
+from .errors import OPAUnavailable, PolicyError
+from .opa_local import (DECISION_LOG_MASK, OPA_ENV, OPA_VERSION, OPAServer, check,  # noqa: F401
+                        find_opa, free_port, run_tests, unix_transport)
 
-#: the decision log of the OPA govern starts keeps ids, paths, times and metrics, not the
-#: inputs and results (all the grants of the mesh, every run); they follow from the policy
-#: commit and the data, which the audit log records
-DECISION_LOG_MASK = """package system.log
-
-mask contains "/input"
-
-mask contains "/result"
-"""
-
-#: the OPA version govern is built and tested with (Makefile builds exactly this one)
-OPA_VERSION = "v1.22.2"
-
-#: the environment of every OPA govern starts (server, check, test): none, so that no policy
-#: can read the run's secrets (a DSN, a token) through ``opa.runtime().env``
-OPA_ENV: dict[str, str] = {}
+#: ``opa.url`` of a server on a Unix socket (the one govern starts): ``unix:///path/opa.sock``
+UNIX = "unix://"
 
 
 @dataclass(frozen=True)
@@ -58,15 +39,19 @@ class OPAClient:
 
     def __init__(self, url: str, *, token: str | None = None, ca_file: str | None = None,
                  timeout: float = 30.0, concurrency: int = 8):
+        """``url``: ``http(s)://host:port``, or ``unix:///path`` for a Unix socket."""
         if ca_file and not Path(ca_file).is_file():
             raise OPAUnavailable(f"opa.ca_file {ca_file}: no such file")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self.url = url.rstrip("/")
         self.concurrency = concurrency
-        self._http = httpx.Client(base_url=self.url, headers=headers, verify=verify,
-                                  timeout=httpx.Timeout(timeout),
-                                  limits=httpx.Limits(max_connections=concurrency))
+        limits = httpx.Limits(max_connections=concurrency)
+        options: dict[str, Any] = {"base_url": self.url, "verify": verify, "limits": limits}
+        if self.url.startswith(UNIX):
+            options = {"base_url": "http://opa",
+                       "transport": unix_transport(self.url.removeprefix(UNIX), limits)}
+        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout), **options)
 
     def close(self) -> None:
         self._http.close()
@@ -144,177 +129,3 @@ def _opa_message(response: httpx.Response) -> str:
         where = f"{loc.get('file', '')}:{loc.get('row', '')}" if loc else ""
         message = f"{where} {err.get('message', message)}".strip()
     return f"{payload.get('code', 'error')}: {message}"
-
-
-# ---------------------------------------------------------------- local runtime
-
-def find_opa(configured: str | None = None) -> str:
-    """The opa binary: govern.yaml's opa.binary, $GOVERN_OPA, the project tool folder, PATH."""
-    candidates = [configured, os.environ.get("GOVERN_OPA"),
-                  str(Path(__file__).resolve().parent.parent / ".tools" / "bin" / "opa"),
-                  shutil.which("opa")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise OPAUnavailable("opa binary not found: run `make tools`, or set opa.binary in "
-                         "govern.yaml or $GOVERN_OPA")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, ask for SIGTERM when govern dies (even by
-    SIGKILL), so a killed run never leaves an OPA server behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class OPAServer:
-    """``opa run --server`` on a free loopback port, for one run; stopped on exit."""
-
-    def __init__(self, binary: str, log_file: Path | None = None, start_timeout: float = 60.0,
-                 policies: Sequence[Path] = (), cwd: Path | None = None):
-        """``policies`` are compiled once, at start (``PUT /v1/policies`` recompiles every
-        module on each upload, which grows with the square of the mesh)."""
-        self.binary = binary
-        self.log_file = log_file
-        self.start_timeout = start_timeout
-        self.policies = list(policies)
-        self.cwd = cwd
-        self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "OPAServer":
-        self.port = free_port()
-        # stdout and stderr (where OPA writes its decision log) go to a file: a pipe nobody
-        # reads would fill up and stop OPA mid-run. The file holds the last run only.
-        log = open(self.log_file, "w+b") if self.log_file else tempfile.TemporaryFile()
-        offset = 0
-        files = [str(_relative(p, self.cwd)) for p in self.policies]
-        if self.log_file:
-            mask = self.log_file.with_name("decision-log-mask.rego")
-            mask.write_text(DECISION_LOG_MASK)
-            files.append(str(mask))
-        try:
-            self._proc = subprocess.Popen(
-                [self.binary, "run", "--server", "--skip-version-check",
-                 "--addr", f"127.0.0.1:{self.port}", "--log-level", "error",
-                 "--set", "decision_logs.console=true", *files],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=OPA_ENV,
-                cwd=self.cwd, preexec_fn=_die_with_parent)
-        except OSError as exc:
-            log.close()
-            raise OPAUnavailable(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
-        try:
-            self._wait_healthy(log, offset)
-        finally:
-            log.close()
-        return self
-
-    def _wait_healthy(self, log: Any, offset: int) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                log.seek(offset)
-                raise _start_error(log.read().decode(errors="replace"), self._proc.returncode)
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise OPAUnavailable(f"opa did not become healthy within {self.start_timeout:.0f}s")
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-    def __enter__(self) -> "OPAServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _relative(path: Path, cwd: Path | None) -> Path:
-    if cwd is None:
-        return path
-    try:
-        return path.resolve().relative_to(cwd.resolve())
-    except ValueError:
-        return path
-
-
-_REGO_ERROR = re.compile(r"[^\s:]+\.rego:\d+: .*")
-
-
-def _start_error(stderr: str, status: int | None) -> GovernError:
-    """What OPA said when it refused to start: a policy error is a PolicyError naming the
-    file and line; anything else means OPA is unavailable."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    found = next((m for m in map(_REGO_ERROR.search, lines) if m), None)
-    if found:
-        return PolicyError(f"OPA refused the policies: {found.group(0)}")
-    last = lines[-1] if lines else f"status {status}"
-    return OPAUnavailable(f"opa exited at start: {last}")
-
-
-def check(binary: str, paths: Iterable[Path], root: Path,
-          capabilities: Path | None = None) -> list[Problem]:
-    """``opa check --strict`` over Rego files (under ``capabilities``, a capabilities file,
-    when given); each compile error becomes a Problem."""
-    files = [str(p) for p in paths]
-    caps = ["--capabilities", str(capabilities)] if capabilities else []
-    proc = subprocess.run([binary, "check", "--strict", "--format", "json", *caps, *files],
-                          capture_output=True, text=True, env=OPA_ENV, check=False)
-    if proc.returncode == 0:
-        return []
-    try:
-        errors = json.loads(proc.stdout or proc.stderr).get("errors", [])
-    except ValueError:
-        return [Problem("opa check", "", (proc.stderr or proc.stdout).strip().splitlines()[0])]
-    problems = []
-    for err in errors:
-        loc = err.get("location") or {}
-        file = loc.get("file", "")
-        try:
-            file = str(Path(file).resolve().relative_to(root))
-        except ValueError:
-            pass
-        problems.append(Problem(file, f"line {loc.get('row', '?')}",
-                                f"{err.get('code', 'rego_error')}: {err.get('message', '')}"))
-    return problems or [Problem("opa check", "", "failed without a message")]
-
-
-def run_tests(binary: str, paths: Iterable[Path], verbose: bool = False,
-              coverage: bool = False, capabilities: Path | None = None,
-              ) -> subprocess.CompletedProcess[str]:
-    """``opa test`` over the given Rego files (only those: YAML beside them is not data),
-    under ``capabilities`` (a capabilities file) when given."""
-    args = [binary, "test", *(str(p) for p in paths)]
-    if capabilities:
-        args += ["--capabilities", str(capabilities)]
-    if verbose:
-        args.append("-v")
-    if coverage:
-        args += ["--coverage", "--format", "json"]
-    return subprocess.run(args, capture_output=True, text=True, env=OPA_ENV, check=False)

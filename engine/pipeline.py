@@ -28,7 +28,8 @@ from .evaluate import Evaluation, evaluate, run_policies, upload
 from .guards import check_mass_revoke, check_violations
 from .mesh import Mesh, load_mesh
 from .models import Diagnostic
-from .opa import OPAClient, OPAServer, find_opa
+from .opa import OPAClient
+from .opa_local import OPAServer, find_opa
 from .plan import Plan, TargetPlan
 from .references import check_references as missing_references
 from .runstate import RunState, open_state
@@ -173,8 +174,8 @@ def policy_commit(root: Path) -> str:
 
 @contextmanager
 def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAClient]:
-    """An OPA client with the run's policies and data uploaded: a server govern starts on a
-    free loopback port, or the server named by ``opa.url``."""
+    """An OPA client with the run's policies and data uploaded: a server govern starts (on a
+    private Unix socket, behind a token of this run), or the server named by ``opa.url``."""
     cfg = inputs.mesh.config.opa
     timings = timings or Timings()
     server = None
@@ -190,7 +191,7 @@ def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAC
                 server = OPAServer(find_opa(cfg.binary), log_dir / "opa.log",
                                    policies=run_policies(inputs.mesh),
                                    cwd=inputs.mesh.root).start()
-            url, token = server.url, None
+            url, token = server.url, server.token
         with OPAClient(url, token=token, ca_file=cfg.ca_file, timeout=cfg.timeout_seconds,
                        concurrency=cfg.concurrency) as client:
             if cfg.upload or server is not None:

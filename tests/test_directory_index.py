@@ -3,7 +3,7 @@ library's own computation over groups and attributes (nesting, cycles, list valu
 
 from __future__ import annotations
 
-from govern.engine.opa import OPAClient, OPAServer, find_opa
+from govern.engine.opa import OPAServer, find_opa
 from govern.engine.evaluate import platform_policies
 from govern.identity.base import Group, Snapshot, User
 
@@ -17,7 +17,7 @@ def test_index_and_library_agree():
               "solo": Group("solo", frozenset({"dee"}), frozenset())}
     data = Snapshot(users, groups, "test").to_data()
     with OPAServer(find_opa(), policies=platform_policies()) as server, \
-            OPAClient(server.url) as client:
+            server.client() as client:
         client.put_data("directory", data)
         queries = {f"members {g}": f'x := data.govern.lib.members("{g}")' for g in groups}
         queries.update({f"where {a}={v}": f'x := data.govern.lib.users_where("{a}", "{v}")'

@@ -82,7 +82,7 @@ def test_plan_against_a_user_run_opa(tls_opa, tmp_path, monkeypatch):
 
 
 def test_undefined_is_an_error_never_an_empty_result():
-    with OPAServer(find_opa()) as server, OPAClient(server.url) as client:
+    with OPAServer(find_opa()) as server, server.client() as client:
         with pytest.raises(PolicyError, match="undefined"):
             client.decide("nothing/here")
         client.put_policy("p", "package p\n\ngrants contains 1 if false\n")
@@ -91,7 +91,7 @@ def test_undefined_is_an_error_never_an_empty_result():
 
 def test_server_stopped_mid_run():
     server = OPAServer(find_opa()).start()
-    client = OPAClient(server.url, timeout=2)
+    client = server.client(timeout=2)
     client.health()
     server.stop()
     with pytest.raises(OPAUnavailable, match="unreachable"):

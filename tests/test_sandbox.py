@@ -17,7 +17,7 @@ import pytest
 
 from govern.engine.capabilities import product_capabilities, refused_builtins
 from govern.engine.errors import PolicyError
-from govern.engine.opa import OPAClient, OPAServer, check, find_opa, run_tests
+from govern.engine.opa import OPAServer, check, find_opa, run_tests
 from govern.service.app import open_runtime
 
 from .test_fail_closed import assert_refused
@@ -189,13 +189,14 @@ def test_platform_policies_need_none_of_the_refused_builtins(tmp_path):
 
 
 def test_opa_runs_with_an_empty_environment(monkeypatch, tmp_path):
-    """Even a trusted policy cannot read the run's secrets: the server, `opa test` and
-    `opa check` govern starts see no environment variable."""
+    """Even a trusted policy cannot read the run's secrets: the server and `opa test` govern
+    starts see no environment variable."""
     monkeypatch.setenv("GOVERN_WAREHOUSE_DSN", "host=db password=hunter2")
     policy = tmp_path / "env.rego"
     policy.write_text("package trusted\n\nenv := opa.runtime().env\n")
-    with OPAServer(find_opa(), policies=[policy]) as server, OPAClient(server.url) as client:
+    with OPAServer(find_opa(), policies=[policy]) as server, server.client() as client:
         assert client.decide("trusted/env").result == {}
+        assert Path(f"/proc/{server.pid}/environ").read_bytes() == b""
     test = tmp_path / "env_test.rego"
     test.write_text("package trusted_test\n\ntest_no_env if count(opa.runtime().env) == 0\n")
     assert run_tests(find_opa(), [test]).returncode == 0
