@@ -4,6 +4,7 @@
     ├── SpecError                    govern.yaml / product.yaml invalid (carries every problem)
     ├── PolicyError                  Rego does not compile, a decision is undefined or fails
     │   └── OPAUnavailable           the OPA server cannot be reached or started
+    │       └── OPAInUse             a shared OPA server is leased by another run
     ├── IdentityError                the directory is missing, unreachable or implausible
     ├── ConnectorError               a target failed (carries target and statement)
     └── PlanError                    the plan cannot be applied
@@ -80,6 +81,10 @@ class PolicyError(GovernError):
 
 class OPAUnavailable(PolicyError):
     """OPA could not be started or reached."""
+
+
+class OPAInUse(OPAUnavailable):
+    """The shared OPA server (``opa.url``, ``opa.upload: true``) is leased by another run."""
 
 
 class IdentityError(GovernError):

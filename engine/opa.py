@@ -87,6 +87,22 @@ class OPAClient:
                       content=json.dumps(document).encode(),
                       headers={"Content-Type": "application/json"})
 
+    def create_data(self, path: str, document: Any) -> bool:
+        """Write ``data.<path>`` only if it does not exist (``If-None-Match: *``); False
+        when it does (OPA answers 304 and leaves it as it was)."""
+        response = self._request("PUT", f"/v1/data/{path.strip('/')}",
+                                 content=json.dumps(document).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "If-None-Match": "*"})
+        return response.status_code != 304
+
+    def get_data(self, path: str) -> Any:
+        """``data.<path>`` as stored, or None when it is undefined."""
+        return self._request("GET", f"/v1/data/{path.strip('/')}").json().get("result")
+
+    def delete_data(self, path: str) -> None:
+        self._request("DELETE", f"/v1/data/{path.strip('/')}")
+
     # -- decisions -------------------------------------------------------------------------
     def decide(self, path: str, input: Any = None) -> Decision:
         """Evaluate ``data.<path>``; raise PolicyError when it is undefined or fails."""

@@ -18,7 +18,7 @@ from govern.connectors.base import Connector, Desired, make_connector
 from govern.identity import open_source
 from govern.identity.base import Snapshot, check_shrink, stats
 
-from . import audit
+from . import audit, lease
 from .approvals import Approval, load_approvals
 from .diff import diff
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
@@ -194,11 +194,19 @@ def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAC
             url, token = server.url, server.token
         with OPAClient(url, token=token, ca_file=cfg.ca_file, timeout=cfg.timeout_seconds,
                        concurrency=cfg.concurrency) as client:
-            if cfg.upload or server is not None:
+            if server is not None:
                 with timings.measure("opa upload"):
                     upload(client, inputs.mesh, inputs.snapshot, inputs.approvals,
-                           policies=server is None)
-            yield client
+                           policies=False)
+                yield client
+            elif cfg.upload:  # a shared server: one writer at a time (engine/lease.py)
+                with lease.hold(client) as held:
+                    with timings.measure("opa upload"):
+                        upload(client, inputs.mesh, inputs.snapshot, inputs.approvals)
+                    lease.confirm(client, held)  # nobody cleared it and wrote meanwhile
+                    yield client
+            else:
+                yield client
     finally:
         if server is not None:
             server.stop()
