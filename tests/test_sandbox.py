@@ -200,3 +200,9 @@ def test_opa_runs_with_an_empty_environment(monkeypatch, tmp_path):
     test = tmp_path / "env_test.rego"
     test.write_text("package trusted_test\n\ntest_no_env if count(opa.runtime().env) == 0\n")
     assert run_tests(find_opa(), [test]).returncode == 0
+
+
+def test_the_policy_contract_lists_every_refused_builtin():
+    contract = (Path(__file__).resolve().parent.parent / "docs" / "policy-contract.md")
+    section = contract.read_text().split("### Builtins a policy may not call")[1]
+    assert all(f"`{name}`" in section for name in refused_builtins(find_opa()))
