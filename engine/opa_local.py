@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import httpcore
 import httpx
-from httpcore._backends.sync import SyncStream
 
 from .errors import GovernError, OPAUnavailable, PolicyError, Problem
 
@@ -67,32 +66,32 @@ _STALE_AFTER = 600.0
 
 
 class _UnixBackend(httpcore.SyncBackend):
-    """httpcore's own backend, except that a failed connect to a Unix socket closes the
-    socket it opened (httpcore 1.0 leaves it to the garbage collector, a ResourceWarning)."""
+    """httpcore's own backend, except that a connect to a Unix socket nobody listens on
+    fails without leaving a socket behind (httpcore 1.0 leaves it to the garbage collector, a
+    ResourceWarning): a probe connect of our own first, closed whatever happens."""
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> SyncStream:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                            socket_options: Iterable[Any] | None = None) -> Any:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-            sock.settimeout(timeout)
-            sock.connect(path)
+            probe.settimeout(timeout)
+            probe.connect(path)
         except socket.timeout as exc:
-            sock.close()
             raise httpcore.ConnectTimeout(exc) from exc
         except OSError as exc:
-            sock.close()
             raise httpcore.ConnectError(exc) from exc
-        return SyncStream(sock)
+        finally:
+            probe.close()
+        return super().connect_unix_socket(path, timeout, socket_options)
 
 
 def unix_transport(path: str, limits: httpx.Limits | None = None) -> httpx.HTTPTransport:
     """An httpx transport to the Unix socket at ``path`` (httpx's own, on the pool it would
-    make, with the backend above)."""
+    make, with the backend above; httpx has no public way to pass one, hence ``_pool``, and
+    pyproject.toml bounds httpx and httpcore to the versions that have it)."""
     limits = limits or httpx.Limits()
     transport = httpx.HTTPTransport(uds=path, limits=limits)
-    transport._pool = httpcore.ConnectionPool(
+    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
         uds=path, max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry, network_backend=_UnixBackend())
