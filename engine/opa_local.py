@@ -20,9 +20,10 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import httpcore
 import httpx
@@ -184,6 +185,7 @@ class OPAServer:
         self.token = ""
         self.folder: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = False
 
     @property
     def socket(self) -> Path:
@@ -257,7 +259,22 @@ class OPAServer:
         self.stop()
         raise OPAUnavailable(f"opa did not become healthy within {self.start_timeout:.0f}s")
 
+    def watch(self, on_exit: Callable[[int], None]) -> None:
+        """Call ``on_exit(status)`` from a thread of its own if OPA exits before
+        :meth:`stop` (a crash, a kill). The thread reaps the process: no zombie is left."""
+        proc = self._proc
+        if proc is None:
+            raise OPAUnavailable("the OPA server is not started")
+
+        def wait() -> None:
+            status = proc.wait()
+            if not self._stopping:
+                on_exit(status)
+
+        threading.Thread(target=wait, name="opa-watch", daemon=True).start()
+
     def stop(self) -> None:
+        self._stopping = True
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:

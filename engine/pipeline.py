@@ -173,9 +173,12 @@ def policy_commit(root: Path) -> str:
 # ------------------------------------------------------------------------ OPA
 
 @contextmanager
-def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAClient]:
+def opa_session(inputs: Inputs, timings: Timings | None = None,
+                on_exit: Callable[[int], None] | None = None) -> Iterator[OPAClient]:
     """An OPA client with the run's policies and data uploaded: a server govern starts (on a
-    private Unix socket, behind a token of this run), or the server named by ``opa.url``."""
+    private Unix socket, behind a token of this run), or the server named by ``opa.url``.
+    ``on_exit(status)`` is called if the server govern started exits before the session ends
+    (long-running callers, ``govern serve``, stop on it rather than serve without OPA)."""
     cfg = inputs.mesh.config.opa
     timings = timings or Timings()
     server = None
@@ -191,6 +194,8 @@ def opa_session(inputs: Inputs, timings: Timings | None = None) -> Iterator[OPAC
                 server = OPAServer(find_opa(cfg.binary), log_dir / "opa.log",
                                    policies=run_policies(inputs.mesh),
                                    cwd=inputs.mesh.root).start()
+            if on_exit is not None:
+                server.watch(on_exit)
             url, token = server.url, server.token
         with OPAClient(url, token=token, ca_file=cfg.ca_file, timeout=cfg.timeout_seconds,
                        concurrency=cfg.concurrency) as client:

@@ -97,3 +97,33 @@ def test_server_stopped_mid_run():
     with pytest.raises(OPAUnavailable, match="unreachable"):
         client.decide("x")
     client.close()
+
+
+def test_a_watched_server_that_dies_is_reported_and_reaped():
+    import os
+    import signal
+    import threading
+    from pathlib import Path
+
+    exited: list[int] = []
+    done = threading.Event()
+    server = OPAServer(find_opa()).start()
+    try:
+        server.watch(lambda status: (exited.append(status), done.set()))
+        pid = server.pid
+        os.kill(pid, signal.SIGKILL)
+        assert done.wait(10), "on_exit was not called"
+        assert exited == [-signal.SIGKILL]
+        assert not Path(f"/proc/{pid}").exists()  # reaped: no zombie left behind
+    finally:
+        server.stop()
+
+
+def test_a_server_stopped_on_purpose_is_not_reported():
+    import threading
+
+    called = threading.Event()
+    server = OPAServer(find_opa()).start()
+    server.watch(lambda status: called.set())
+    server.stop()
+    assert not called.wait(1)
