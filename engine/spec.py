@@ -184,7 +184,9 @@ class ProductSpec(Strict):
 
 class OPAConfig(Strict):
     url: str | None = Field(default=None, description="An OPA server you run; none = govern "
-                            "starts its own on a free loopback port")
+                            "starts its own on a private Unix socket, behind a token of the "
+                            "run. With upload, one run at a time holds a lease on a server "
+                            "you run (docs/security.md)")
     binary: str | None = Field(default=None, description="Path of the opa binary to start")
     token_env: str | None = Field(default=None, description="Env var holding a bearer token")
     token_file: str | None = None
