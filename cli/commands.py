@@ -306,7 +306,7 @@ def new_product(ctx: click.Context, ref: str) -> None:
 
 @cli.command()
 @click.argument("user")
-@click.argument("product", metavar="DOMAIN/NAME")
+@click.argument("product", metavar="DOMAIN/NAME|SCHEMA.TABLE")
 @click.option("--port", help="Only this port.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
@@ -316,13 +316,22 @@ def explain(ctx: click.Context, user: str, product: str, port: str | None, fmt: 
     or approval grants it, and which policy lines. Computed by OPA, by evaluating the policy
     with each of the user's facts removed.
 
+    Name a store object instead ([TARGET:]SCHEMA.TABLE) to ask about whatever holds it:
+    every object belongs to exactly one port of the mesh, and that port's policy is every
+    path govern grants it by.
+
     \b
-    Example:
+    Examples:
       govern explain alice commercial/campaign_performance
+      govern explain grace hcp_master.hcp
     """
     from govern.engine import explain as ex
 
     inputs = pipeline.load_inputs(mesh_root(ctx))
+    if "/" not in product:
+        product, port, target = ex.owner_of(inputs.mesh, product)
+        if fmt != "json":
+            click.echo(f"{product} port {port} (target {target}) holds it.")
     with pipeline.opa_session(inputs) as client:
         answer = ex.explain(client, inputs.mesh, inputs.snapshot, inputs.approvals, user.lower(),
                             product, port)

@@ -18,7 +18,7 @@ from typing import Any
 from govern.identity.base import Snapshot
 
 from .approvals import Approval
-from .errors import PolicyError
+from .errors import GovernError, PolicyError
 from .mesh import Mesh, Product
 from .opa import OPAClient
 
@@ -65,6 +65,25 @@ class Explanation:
                           for p in self.ports],
                 "facts": [fact(f) for f in self.facts],
                 "policy_mentions": self.policy_mentions}
+
+
+def owner_of(mesh: Mesh, name: str) -> tuple[str, str, str]:
+    """The one (product, port, target) whose port holds store object ``name``
+    (``[TARGET:]SCHEMA.TABLE`` or ``[TARGET:]SCHEMA``). Validation makes every object belong
+    to exactly one port, so the owner's policy is every path govern grants it by."""
+    target, _, rest = name.rpartition(":")
+    schema, _, table = rest.partition(".")
+    found = sorted({(p.ref, port.name, port.target) for p in mesh.products
+                    for port in p.spec.ports
+                    if (not target or port.target == target) and port.location.schema_ == schema
+                    and (not table or any(d.name == table for d in port.datasets))})
+    if not found:
+        raise GovernError(f"no port of the mesh holds {name!r}: govern grants nothing on it "
+                          "(a grant there was made by hand)")
+    if len({(ref, port) for ref, port, _ in found}) > 1:
+        ports = ", ".join(f"{ref} port {port}" for ref, port, _ in found)
+        raise GovernError(f"{name!r} is in several ports ({ports}): name the table")
+    return found[0]
 
 
 def user_facts(user: str, snapshot: Snapshot, approvals: tuple[Approval, ...],

@@ -74,3 +74,22 @@ def test_unknown_user_or_port_is_an_error(root):
     result = CliRunner().invoke(cli, ["--mesh", str(root), "explain", "zed", "hcp/hcp_master"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: explain: user 'zed' is not in the directory")
+
+
+def test_a_store_object_is_explained_through_the_one_port_that_holds_it(root):
+    answer = explain(root, "frank", "hcp_master.hcp")
+    assert answer["product"] == "hcp/hcp_master"
+    assert paths(answer, "curated") == [[("approval", "req-1")]]
+    result = CliRunner().invoke(cli, ["--mesh", str(root), "explain", "grace",
+                                      "warehouse:hcp_master.hcp"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:2] == [
+        "hcp/hcp_master port curated (target warehouse) holds it.",
+        "grace has no access to hcp/hcp_master port curated"]
+
+
+def test_an_object_no_port_holds_is_said_so(root):
+    result = CliRunner().invoke(cli, ["--mesh", str(root), "explain", "grace", "payroll.salaries"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: no port of the mesh holds 'payroll.salaries': govern "
+                             "grants nothing on it (a grant there was made by hand)\n")
