@@ -127,6 +127,8 @@ class Plan:
                               for t in data["targets"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanError(f"plan file is malformed: {exc}") from exc
+        if plan.signature is not None and not isinstance(plan.signature, str):
+            raise PlanError("plan file is malformed: signature is not a string")
         if data.get("plan_id") != plan.plan_id:
             raise PlanError(f"plan {str(data.get('plan_id'))[:12]!r} was modified after it was "
                             "made (its id is not the hash of its content); run plan again")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given, strategies as st
 
 from govern.engine.diff import diff
@@ -50,3 +53,22 @@ def test_plan_round_trips_through_json(tmp_path):
     assert Plan.load(path) == plan
     assert "1 to add, 0 to remove" in render_text(plan)
     assert "| + | SELECT on table s.t to dp_a_read |" in render_markdown(plan)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d.update(signature=7), lambda d: d.update(targets="x"),
+    lambda d: d["targets"][0]["changes"].append({"action": "add"}),
+    lambda d: d.update(plan_id=None), lambda d: d.pop("created_at"),
+])
+def test_a_malformed_or_edited_plan_file_is_one_plan_error(tmp_path, edit):
+    from govern.engine.errors import PlanError
+
+    grant = Grant("warehouse", "dp_x_read", Privilege.EXISTS, ("role", "dp_x_read"))
+    plan = Plan("mesh", "f" * 64, "abc", (TargetPlan("warehouse", "s", 0,
+                                                     (Change(Action.ADD, grant),),
+                                                     ("CREATE ROLE x",)),))
+    data = plan.to_dict()
+    assert Plan.from_dict(json.loads(json.dumps(data))) == plan  # the file as saved loads
+    edit(data)
+    with pytest.raises(PlanError):
+        Plan.from_dict(data)
