@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text, TypeDecorator, create_engine, event,
-                        insert, select, text, update)
+                        MetaData, String, Table, Text, TypeDecorator, and_, create_engine,
+                        event, insert, or_, select, text, update)
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
@@ -399,9 +399,16 @@ class RequestStore:
         return _request(row)
 
     def find(self, *, requester: str | None = None, status: str | None = None,
-             product: str | None = None, limit: int = 500) -> list[Request]:
-        """Newest first."""
+             product: str | None = None, limit: int = 500,
+             after: tuple[dt.datetime, str] | None = None) -> list[Request]:
+        """Newest first; ``after`` (a request's ``created_at`` and ``id``) pages on: only
+        the requests that come after it in that order."""
+        c = requests_table.c
         query = select(requests_table)
+        if after is not None:
+            at, request_id = after
+            query = query.where(or_(c.created_at < at,
+                                    and_(c.created_at == at, c.id > request_id)))
         if requester is not None:
             query = query.where(requests_table.c.requester == requester)
         if status is not None:

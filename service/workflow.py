@@ -29,6 +29,8 @@ REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}$")
 PRODUCT_REF = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
 MAX_PURPOSE = 2000
 MAX_REASON = 2000
+SCAN_PAGE = 500  # pending requests per policy decision when listing what one may approve
+SCAN_PAGES = 20  # so a to-approve listing looks at the newest 10,000 pending requests
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -168,14 +170,28 @@ class Workflow:
         actor = self.identify(actor)
         if product is not None and not PRODUCT_REF.fullmatch(product):
             raise InvalidRequest(f"product {product[:100]!r}: want DOMAIN/NAME")
+        requester = actor if mine else None
         if to_approve:
-            status = "pending"
-        found = self.store.find(requester=actor if mine else None, status=status,
-                                product=product, limit=limit)
-        if to_approve:
-            ids = self.approvable(actor, found)
-            found = [r for r in found if r.id in ids]
-        return found
+            return self._approvable_page(actor, requester, product, limit)
+        return self.store.find(requester=requester, status=status, product=product,
+                               limit=limit)
+
+    def _approvable_page(self, actor: str, requester: str | None, product: str | None,
+                         limit: int) -> list[Request]:
+        """The newest ``limit`` pending requests the actor may approve: pending requests
+        are read page by page (one policy decision per page) until ``limit`` are found,
+        the store has no more, or :data:`SCAN_PAGES` pages were read."""
+        found: list[Request] = []
+        after = None
+        for _ in range(SCAN_PAGES):
+            page = self.store.find(requester=requester, status="pending", product=product,
+                                   limit=SCAN_PAGE, after=after)
+            ids = self.approvable(actor, page)
+            found += [r for r in page if r.id in ids]
+            if len(found) >= limit or len(page) < SCAN_PAGE:
+                break
+            after = (page[-1].created_at, page[-1].id)
+        return found[:limit]
 
     def approvable(self, actor: str, requests: list[Request]) -> set[str]:
         if not requests:

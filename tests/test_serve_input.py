@@ -1,0 +1,86 @@
+"""Bad input to `govern serve` as one clear line (the real app through Starlette's
+TestClient, on SQLite and on a real PostgreSQL store, the real OPA deciding): the
+to-approve listing is not cut before it is filtered, searches with control characters,
+the sharing agreement accepted only as ``true``, hostile fitness statuses, security
+headers on every answer, and a store that goes away while the server runs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from govern.service.app import create_app
+
+from .test_requests_store import copy_mesh, new_pg_database
+from .test_serve_api import SECRET, basic, new_request
+
+#: what a published fitness status may never become: an attribute of its own
+HOSTILE_STATUS = 'green" onmouseover="x'
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, tmp_path):
+    """(mesh root, store URL or None for SQLite, the cluster's DSN or None)."""
+    if request.param == "sqlite":
+        return copy_mesh(tmp_path), None, None
+    cluster = request.getfixturevalue("pg_cluster")
+    url = new_pg_database(cluster)
+    return copy_mesh(tmp_path, url), url, cluster
+
+
+@pytest.fixture
+def client(backend):
+    app = create_app(backend[0], dev=True, secret_key=SECRET)
+    with TestClient(app, base_url="https://testserver") as c:
+        yield c
+
+
+def one_line(response) -> str:
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and len(detail) <= 300, detail
+    assert not RAW_CONTROL.search(detail), detail
+    return detail
+
+
+# ---------------------------------------------------------------- 1. to_approve and limit
+
+def test_to_approve_applies_the_limit_to_what_the_caller_may_approve(client):
+    """dave owns clinical/trial_results: bob's old request for it stays in dave's list
+    however many newer requests for other products exist."""
+    mine = new_request(client, "bob")
+    others = [(user, product) for product in ("commercial/campaign_performance",
+                                              "hcp/hcp_master", "digital/web_engagement")
+              for user in ("alice", "carol", "erin", "frank")][:11]
+    for user, product in others:
+        new_request(client, user, product=product)
+    listed = client.get("/api/requests", params={"to_approve": True, "limit": 10},
+                        headers=basic("dave"))
+    assert listed.status_code == 200, listed.text
+    assert [r["id"] for r in listed.json()] == [mine["id"]]
+    # the limit still holds, over what the caller may approve
+    assert len(client.get("/api/requests", params={"to_approve": True, "limit": 2},
+                          headers=basic("heidi")).json()) == 2  # heidi stewards hcp/…
+    everything = client.get("/api/requests", params={"limit": 10}, headers=basic("dave"))
+    assert len(everything.json()) == 10
+
+
+def test_to_approve_pages_through_the_store_and_stays_bounded(client, monkeypatch):
+    from govern.service import workflow
+
+    mine = new_request(client, "bob")
+    for user, product in [(u, "hcp/hcp_master") for u in ("alice", "carol", "erin", "frank")] \
+            + [(u, "digital/web_engagement") for u in ("alice", "carol", "erin")]:
+        new_request(client, user, product=product)
+    monkeypatch.setattr(workflow, "SCAN_PAGE", 3, raising=False)  # 8 pending: 3 pages
+    listed = client.get("/api/requests", params={"to_approve": True, "limit": 5},
+                        headers=basic("dave")).json()
+    assert [r["id"] for r in listed] == [mine["id"]]
+    heidi = client.get("/api/requests", params={"to_approve": True, "limit": 5},
+                       headers=basic("heidi")).json()  # hcp/… and clinical/…, newest first
+    assert [r["product"] for r in heidi] == ["hcp/hcp_master"] * 4 + ["clinical/trial_results"]
+    monkeypatch.setattr(workflow, "SCAN_PAGES", 2, raising=False)  # bounded: 6 looked at
+    assert client.get("/api/requests", params={"to_approve": True, "limit": 5},
+                      headers=basic("dave")).json() == []
