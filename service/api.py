@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.requests import Request as HTTPRequest
 
 from govern.engine.requests import Event, NotAuthenticated, Request
@@ -101,8 +101,9 @@ class CreateIn(BaseModel):
     purpose: str = Field(max_length=MAX_PURPOSE, description="Why you need the access")
     until: dt.date = Field(description="Last day of access (after today, at most "
                            "requests.max_days ahead)")
-    accept_dsa: bool = Field(description="You accept the product's sharing agreement "
-                             "(GET /api/products shows it); must be true")
+    accept_dsa: StrictBool = Field(description="You accept the product's sharing agreement "
+                                   "(GET /api/products shows it); must be the JSON value "
+                                   "true (not \"yes\", \"true\" or 1)")
 
 
 class DecisionIn(BaseModel):

@@ -15,6 +15,7 @@ fitness cells built in Python, by html.escape).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query
@@ -34,6 +35,8 @@ from .web import CSRFField, page, signed_in, to_signin
 from .workflow import MAX_PURPOSE
 
 router = APIRouter(include_in_schema=False)
+#: control characters a search refuses (tab, CR and LF are spaces between words)
+_SEARCH_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _live(request: HTTPRequest) -> dict[str, Current]:
@@ -49,6 +52,8 @@ def catalog(request: HTTPRequest,
             q: Annotated[str, Query(max_length=200)] = "") -> Response:
     if signed_in(request) is None:
         return to_signin()
+    if _SEARCH_CONTROL.search(q):
+        raise InvalidRequest("q: the search contains control characters")
     runtime = get_runtime(request)
     live = _live(request)
     query = " ".join(q.split())

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from govern.service.app import create_app
 
-from .test_requests_store import copy_mesh, new_pg_database
-from .test_serve_api import SECRET, basic, new_request
+from .test_requests_store import FUTURE, copy_mesh, new_pg_database
+from .test_serve_api import SECRET, basic, new_request, sign_in
 
 #: what a published fitness status may never become: an attribute of its own
 HOSTILE_STATUS = 'green" onmouseover="x'
@@ -84,3 +84,51 @@ def test_to_approve_pages_through_the_store_and_stays_bounded(client, monkeypatc
     monkeypatch.setattr(workflow, "SCAN_PAGES", 2, raising=False)  # bounded: 6 looked at
     assert client.get("/api/requests", params={"to_approve": True, "limit": 5},
                       headers=basic("dave")).json() == []
+
+
+# ---------------------------------------------------------------- 2. search input
+
+@pytest.mark.parametrize("q", ["\x00", "golden\x00", "a\x01b", "\x7f", "\x1b[31m", "\x85"])
+def test_search_with_control_characters_is_400_in_one_line(client, q):
+    sign_in(client, "bob")
+    response = client.get("/catalog", params={"q": q})
+    assert response.status_code == 400, response.text
+    assert "control characters" in response.text
+    assert "\x00" not in response.text
+
+
+@pytest.mark.parametrize("q", ["x" * 201, "word " * 2000])
+def test_a_too_long_search_is_400(client, q):
+    sign_in(client, "bob")
+    response = client.get("/catalog", params={"q": q})
+    assert response.status_code == 400, response.text[:300]
+    assert q not in response.text
+
+
+@pytest.mark.parametrize("q", ["tab\tand\nnewline", "line\u2028separator", "x " * 100,
+                               "\"'*(:-^NEAR AND OR NOT", "; DROP TABLE requests; --"])
+def test_odd_but_printable_searches_are_text(client, q):
+    sign_in(client, "bob")
+    assert client.get("/catalog", params={"q": q}).status_code == 200
+
+
+# ---------------------------------------------------------------- 3. accept_dsa
+
+@pytest.mark.parametrize("lax", ["yes", "true", "True", 1, "1", "on", 1.0])
+def test_accept_dsa_must_be_the_json_value_true(client, lax):
+    payload = {"product": "clinical/trial_results", "purpose": "p",
+               "until": FUTURE.isoformat(), "accept_dsa": lax}
+    response = client.post("/api/requests", headers=basic("bob"), json=payload)
+    assert response.status_code == 400, response.text
+    assert "accept_dsa" in one_line(response)
+    assert client.get("/api/requests", headers=basic("bob")).json() == []
+
+
+@pytest.mark.parametrize("lax", ["true", "1", "on", "YES", "yes ", "Yes"])
+def test_the_form_accepts_only_the_checkbox_value(client, lax):
+    token = sign_in(client, "bob")
+    response = client.post("/requests/new", follow_redirects=False, data={
+        "csrf_token": token, "product": "clinical/trial_results", "port": "results",
+        "access": "read", "purpose": "p", "until": FUTURE.isoformat(), "accept_dsa": lax})
+    assert response.status_code == 400, response.text
+    assert client.get("/api/requests", headers=basic("bob")).json() == []
