@@ -9,7 +9,8 @@
 
 Pages need a signed-in directory user, like every other page. Everything shown is text
 from product files and the directory, escaped by the templates (or, for the SVG and the
-fitness cells built in Python, by html.escape).
+fitness cells built in Python, by html.escape); every published fitness status is mapped to
+a fixed set first (``fitness_view``), so none becomes markup or a class of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from govern.engine import fitness as fit
 from govern.engine.catalog import Current
 from govern.engine.requests import InvalidRequest, NotAuthenticated, RequestError
 
+from . import fitness_view
 from .lineage import lineage_svg
 from .runtime import get_runtime
 from .security import check_csrf, flash
@@ -60,7 +62,7 @@ def catalog(request: HTTPRequest,
     refs = [r for r in runtime.catalog.search(query) if r in live] if query else sorted(live)
     kind = runtime.workflow.mesh.config.catalog.kind
     return page(request, "catalog.html", title="Catalog", query=query,
-                results=[live[r].doc for r in refs], total=len(live),
+                results=[fitness_view.shown(live[r].doc) for r in refs], total=len(live),
                 characteristics=fit.CHARACTERISTICS,
                 external=None if kind == "builtin" else kind)
 
@@ -75,9 +77,8 @@ def product(request: HTTPRequest, domain: str, name: str) -> Response:
     if entry is None:
         raise HTTPException(404, f"no product {ref[:100]!r} in the catalog")
     docs = {r: c.doc for r, c in current.items() if not c.retired}
-    fitness = entry.doc.get("fitness")
-    report = fit.report_from_published({ref: fitness}, dt.date.today()) \
-        if isinstance(fitness, dict) and "cells" in fitness else None
+    fitness = fitness_view.clean(entry.doc.get("fitness"))
+    report = fit.report_from_published({ref: fitness}, dt.date.today()) if fitness else None
     return page(request, "product.html", title=ref, entry=entry, doc=entry.doc,
                 lineage=Markup(lineage_svg(ref, {**docs, ref: entry.doc})),
                 fitness=Markup(fit.cells_table(report, [ref])) if report else None,
@@ -89,8 +90,8 @@ def dashboard(request: HTTPRequest) -> Response:
     if signed_in(request) is None:
         return to_signin()
     live = _live(request)
-    report = fit.report_from_published({r: c.doc.get("fitness") for r, c in live.items()},
-                                       dt.date.today())
+    report = fit.report_from_published(
+        {r: fitness_view.clean(c.doc.get("fitness")) for r, c in live.items()}, dt.date.today())
     return page(request, "dashboard.html", title="Fitness", measured=len(report.cells),
                 total=len(live), red=report.red_cells, at=report.today.isoformat() if report.cells else None,
                 body=Markup(fit.dashboard_body(report, link=_link)))

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from govern.engine.requests import NotAuthenticated, RequestError
 
+from .fitness_view import css_class
 from .runtime import get_runtime
 from .security import (check_csrf, csrf_token, end_session, flash, session_user,
                        start_session)
@@ -44,6 +45,7 @@ def _when(value: dt.datetime | None) -> str:
 
 
 templates.filters["when"] = _when
+templates.filters["status_class"] = css_class
 
 
 def page(request: HTTPRequest, name: str, status: int = 200, **context: Any) -> HTMLResponse:

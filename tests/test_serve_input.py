@@ -11,9 +11,11 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from govern.engine.catalog import CatalogChange, product_entry
+from govern.engine.fitness import CHARACTERISTICS
 from govern.service.app import create_app
 
-from .test_requests_store import FUTURE, copy_mesh, new_pg_database
+from .test_requests_store import FUTURE, TODAY, copy_mesh, new_pg_database
 from .test_serve_api import SECRET, basic, new_request, sign_in
 
 #: what a published fitness status may never become: an attribute of its own
@@ -132,3 +134,32 @@ def test_the_form_accepts_only_the_checkbox_value(client, lax):
         "access": "read", "purpose": "p", "until": FUTURE.isoformat(), "accept_dsa": lax})
     assert response.status_code == 400, response.text
     assert client.get("/api/requests", headers=basic("bob")).json() == []
+
+
+# ---------------------------------------------------------------- 5. fitness statuses
+
+def publish_hostile_fitness(client) -> None:
+    """Every product in the built-in catalog, with a fitness result whose statuses are
+    hostile text (as a tampered store or a broken fitness policy could publish)."""
+    runtime = client.app.state.govern
+    cells = {ch: {"status": HOSTILE_STATUS, "checks": [
+        {"product": "x", "check": f"{ch}.hostile", "status": HOSTILE_STATUS,
+         "reason": "<b>bold</b>"}]} for ch in CHARACTERISTICS}
+    fitness = {"at": TODAY.isoformat(), "status": {ch: HOSTILE_STATUS for ch in CHARACTERISTICS},
+               "cells": cells, "trend": [{ch: HOSTILE_STATUS for ch in CHARACTERISTICS}] * 2}
+    runtime.catalog.write([CatalogChange("create", p.ref, product_entry(p, {}, fitness))
+                           for p in runtime.workflow.mesh.products])
+
+
+def test_a_hostile_fitness_status_never_becomes_markup(client):
+    publish_hostile_fitness(client)
+    sign_in(client, "bob")
+    for path in ("/catalog", "/catalog/clinical/trial_results", "/dashboard"):
+        page = client.get(path)
+        assert page.status_code == 200, (path, page.text)
+        assert 'onmouseover="x' not in page.text, path
+        assert "onmouseover" not in page.text, path
+        classes = set(re.findall(r'class="([^"]*)"', page.text))
+        assert all(re.fullmatch(r"[a-z -]*", c) for c in classes), (path, classes)
+    dashboard = client.get("/dashboard").text
+    assert re.search(r'<td class="unknown" data-product="clinical/trial_results"', dashboard)
