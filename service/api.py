@@ -4,7 +4,7 @@ Authentication: HTTP Basic with a directory user and password (checked by an LDA
 ``--dev`` mode the password is ignored; throttled like the form, 429 with Retry-After after
 too many failures), or the web page's session cookie, in which case a POST must send the
 session's CSRF token as ``X-CSRF-Token``. Errors are ``{"detail": "<one line>"}`` with 400,
-401, 403, 404, 409, 429 or 503.
+401, 403, 404, 409, 413 (a body over 64 KiB: ``bodylimit``), 429 or 503.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     text = {400: "Invalid input", 401: "Not signed in, or not a directory user",
             403: "Not allowed by the govern.requests policy, or CSRF token missing",
             404: "No such request", 409: "The request is not in a state that allows this",
+            413: "The request body is larger than 64 KiB (not read further)",
             429: "Too many failed sign-ins for this user or from this address: try again "
                  "after Retry-After seconds",
             503: "The request store, directory or OPA is unavailable"}
-    return {c: {"model": ErrorOut, "description": text[c]} for c in (*codes, 429, 503)}
+    return {c: {"model": ErrorOut, "description": text[c]} for c in (*codes, 413, 429, 503)}
 
 
 class RequestOut(BaseModel):

@@ -38,6 +38,7 @@ from govern.engine.requests import NotAuthenticated, RequestError, RequestStore,
 
 from . import api, catalog_pages, web
 from .authz import Authorizer
+from .bodylimit import BodyLimit
 from .notify import Notifier, make_notifier
 from .runtime import Runtime
 from .security import SESSION_COOKIE, SESSION_MAX_AGE, SecurityHeaders, cookie_key
@@ -118,6 +119,7 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
     app.add_middleware(SessionMiddleware, secret_key=cookie_key(secret, dev),
                        session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=not insecure_dev)
+    app.add_middleware(BodyLimit)  # inside SecurityHeaders: a 413 has the headers too
     app.add_middleware(SecurityHeaders, dev=dev)
     app.include_router(api.router)
     app.include_router(catalog_pages.router)  # before web: /requests/new, not /requests/{id}
