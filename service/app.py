@@ -7,8 +7,9 @@ mesh or the directory. JSON API under /api (``api``), pages under / (``web``), O
 /openapi.json.
 
 Errors map to HTTP once, here: a RequestError to its ``http_status`` (429 for too many
-failed sign-ins, with Retry-After), a directory, store or OPA outage to 503, invalid input
-to 400 (never a 500 for bad input).
+failed sign-ins, with Retry-After), a directory, store (or built-in catalog) or OPA outage to
+503, invalid input to 400 (never a 500 for bad input), a bug to a one-line 500. Every answer,
+Starlette's own 500 included, carries the security headers (``security``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from govern.engine import pipeline
-from govern.engine.catalog import BuiltinCatalog
+from govern.engine.catalog import BuiltinCatalog, CatalogError
 from govern.engine.errors import GovernError, IdentityError, OPAUnavailable
 from govern.engine.mesh import load_config
 from govern.engine.requests import NotAuthenticated, RequestError, RequestStore, utcnow
@@ -112,15 +114,15 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
             finally:
                 app.state.govern = None
 
-    app = FastAPI(title="govern access requests", version="1", lifespan=lifespan,
+    app = _GovernApp(title="govern access requests", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None,
                   description="Request access to data products; owners and stewards approve. "
                   "See docs/requests.md.")
     app.add_middleware(SessionMiddleware, secret_key=cookie_key(secret, dev),
                        session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=not insecure_dev)
-    app.add_middleware(BodyLimit)  # inside SecurityHeaders: a 413 has the headers too
-    app.add_middleware(SecurityHeaders, dev=dev)
+    app.add_middleware(BodyLimit)
+    app.dev_headers = dev
     app.include_router(api.router)
     app.include_router(catalog_pages.router)  # before web: /requests/new, not /requests/{id}
     app.include_router(web.router)
@@ -128,6 +130,16 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
     _errors(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+class _GovernApp(FastAPI):
+    """The app with :class:`SecurityHeaders` outside every other layer, Starlette's own
+    error middleware included: a 500, a 413 or a static file carries the headers too."""
+
+    dev_headers = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), dev=self.dev_headers)
 
 
 def _is_api(request: HTTPRequest) -> bool:
@@ -159,13 +171,22 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(GovernError)
     async def unavailable(request: HTTPRequest, exc: GovernError) -> Response:
-        status = 503 if isinstance(exc, (IdentityError, OPAUnavailable)) else 500
+        # the built-in catalog lives in the request store's database: an outage too
+        status = 503 if isinstance(exc, (IdentityError, OPAUnavailable, CatalogError)) else 500
         log.error("%s %s: %s", request.method, request.url.path, str(exc))
         return _respond(request, status, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: HTTPRequest, exc: RequestValidationError) -> Response:
         return _respond(request, 400, _first_error(exc))
+
+    @app.exception_handler(Exception)
+    async def bug(request: HTTPRequest, exc: Exception) -> Response:
+        # a bug, never bad input: one line, no details for the caller (the server logs it)
+        message = "internal error: see the server's log"
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=500)
+        return Response(message, status_code=500, media_type="text/plain")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: HTTPRequest, exc: HTTPException) -> Response:

@@ -6,10 +6,14 @@ headers on every answer, and a store that goes away while the server runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from govern.engine.catalog import CatalogChange, product_entry
 from govern.engine.fitness import CHARACTERISTICS
@@ -163,3 +167,106 @@ def test_a_hostile_fitness_status_never_becomes_markup(client):
         assert all(re.fullmatch(r"[a-z -]*", c) for c in classes), (path, classes)
     dashboard = client.get("/dashboard").text
     assert re.search(r'<td class="unknown" data-product="clinical/trial_results"', dashboard)
+
+
+# ---------------------------------------------------------------- 7. headers, outage, expiry
+
+HEADERS = {"content-security-policy", "x-content-type-options", "x-frame-options",
+           "referrer-policy", "cache-control"}
+
+
+def test_security_headers_on_every_answer(backend):
+    app = create_app(backend[0], dev=True, secret_key=SECRET)
+
+    @app.get("/api/boom", include_in_schema=False)
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, base_url="https://testserver",
+                    raise_server_exceptions=False) as c:
+        answers = {
+            200: c.get("/api/me", headers=basic("bob")),
+            "static": c.get("/static/govern.css"),
+            "page": c.get("/signin"),
+            303: c.get("/", follow_redirects=False),
+            400: c.post("/api/requests", headers=basic("bob"), json={}),
+            401: c.get("/api/me"),
+            403: c.post("/signout", data={}),
+            404: c.get("/no/such/page"),
+            "api 404": c.get("/api/requests/req-00000000", headers=basic("bob")),
+            405: c.delete("/api/me"),
+            413: c.post("/api/requests", headers=basic("bob"), content=b"x" * 70_000),
+            500: c.get("/api/boom"),
+        }
+        for i in range(20):  # failures from one address: the next sign-in is refused
+            c.get("/api/me", headers=basic(f"nobody{i}"))
+        answers[429] = c.get("/api/me", headers=basic("bob"))
+    for name, response in answers.items():
+        if isinstance(name, int):
+            assert response.status_code == name, (name, response.text[:200])
+        missing = HEADERS - set(response.headers)
+        assert not missing, (name, response.status_code, missing)
+        assert response.headers["x-frame-options"] == "DENY"
+    assert answers[500].json() == {"detail": "internal error: see the server's log"}
+
+
+def test_a_store_that_goes_away_is_503_in_one_line_and_comes_back(tmp_path, pg_cluster):
+    url = new_pg_database(pg_cluster)
+    root = copy_mesh(tmp_path, url)
+    dbname = make_url(url).database
+    app = create_app(root, dev=True, secret_key=SECRET)
+    with TestClient(app, base_url="https://testserver") as c:
+        created = new_request(c, "bob")
+        sign_in(c, "dave")
+        with psycopg.connect(pg_cluster, autocommit=True) as admin:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
+                sql.Identifier(dbname)))
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s", (dbname,))
+            try:
+                for response in (
+                        c.get("/api/requests", headers=basic("dave")),
+                        c.post(f"/api/requests/{created['id']}/approve",
+                               headers=basic("dave"), json={"reason": "ok"}),
+                        c.post("/api/requests", headers=basic("alice"), json={
+                            "product": "clinical/trial_results", "purpose": "p",
+                            "until": FUTURE.isoformat(), "accept_dsa": True})):
+                    assert response.status_code == 503, response.text
+                    assert "request store" in one_line(response)
+                for path in ("/", "/catalog", "/dashboard", f"/requests/{created['id']}"):
+                    page = c.get(path, follow_redirects=False)
+                    assert page.status_code == 503, (path, page.text[:300])
+                    assert "\n" not in page.text.strip() or "<html" in page.text
+            finally:
+                admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
+                    sql.Identifier(dbname)))
+        again = c.get("/api/requests", headers=basic("dave"))
+        assert again.status_code == 200 and [r["id"] for r in again.json()] == [created["id"]]
+
+
+def test_a_catalog_read_that_fails_is_503(client, monkeypatch):
+    from govern.engine.catalog import BuiltinCatalog, CatalogError
+
+    def down(self):
+        raise CatalogError("catalog: server closed the connection unexpectedly")
+
+    sign_in(client, "bob")
+    monkeypatch.setattr(BuiltinCatalog, "read", down)
+    for path in ("/catalog", "/dashboard", "/catalog/clinical/trial_results"):
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.status_code)
+        assert "server closed the connection" in response.text
+
+
+def test_approving_a_request_that_expired_is_409(backend):
+    day = [TODAY]
+    app = create_app(backend[0], dev=True, secret_key=SECRET, today=lambda: day[0])
+    with TestClient(app, base_url="https://testserver") as c:
+        created = new_request(c, "bob", until=(TODAY + dt.timedelta(days=1)).isoformat())
+        day[0] = TODAY + dt.timedelta(days=2)
+        response = c.post(f"/api/requests/{created['id']}/approve", headers=basic("dave"),
+                          json={"reason": "late"})
+        assert response.status_code == 409, response.text
+        assert "expired" in one_line(response)
+        assert c.get(f"/api/requests/{created['id']}",
+                     headers=basic("bob")).json()["status"] == "pending"
