@@ -34,7 +34,7 @@ from starlette.types import ASGIApp
 
 from govern.engine import pipeline
 from govern.engine.catalog import BuiltinCatalog, CatalogError
-from govern.engine.errors import GovernError, IdentityError, OPAUnavailable
+from govern.engine.errors import GovernError, IdentityError, OPAUnavailable, one_line
 from govern.engine.mesh import load_config
 from govern.engine.requests import NotAuthenticated, RequestError, RequestStore, utcnow
 
@@ -50,6 +50,7 @@ from .throttle import SignInThrottle, TooManyAttempts
 from .workflow import Workflow
 
 log = logging.getLogger("govern.serve")
+MAX_DETAIL = 260  # characters of an error's one line (a cut line says how much more)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -148,6 +149,7 @@ def _is_api(request: HTTPRequest) -> bool:
 
 def _respond(request: HTTPRequest, status: int, message: str,
              headers: dict[str, str] | None = None) -> Response:
+    message = one_line(message, MAX_DETAIL)  # whatever it echoes: escaped and cut
     if _is_api(request):
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
     if status == 401 and request.method == "GET":
@@ -200,7 +202,8 @@ def _first_error(exc: RequestValidationError) -> str:
     err = errors[0]
     where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {err.get('msg', 'invalid')}{more}"
+    # a field's name is input too (an unknown field is named): escaped and cut
+    return f"{one_line(where, 80)}: {one_line(str(err.get('msg', 'invalid')), 120)}{more}"
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

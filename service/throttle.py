@@ -74,6 +74,12 @@ class _Attempt:
     rows: tuple[int, ...]  # the failures it was counted as, until it succeeds
 
 
+def _key(subject: str) -> str:
+    """What a failure is counted under: the text as given when it is printable, else
+    escaped (a store column holds no NUL), at most :data:`MAX_NAME` characters."""
+    return (subject if subject.isprintable() else ascii(subject)[1:-1])[:MAX_NAME]
+
+
 def client_address(request: Request) -> str:
     """The connection's peer address (never a header a client could set)."""
     return (request.client.host if request.client else "") or "unknown"
@@ -90,7 +96,7 @@ class SignInThrottle:
 
     def verify(self, signin: SignIn, username: str, password: str, address: str) -> str:
         """``signin.verify(username, password)``, if the user and address are not blocked."""
-        attempt = self._begin((username or "").strip().lower()[:MAX_NAME], address[:256])
+        attempt = self._begin(_key((username or "").strip().lower()), _key(address))
         try:
             user = signin.verify(username, password)
         except NotAuthenticated:

@@ -31,7 +31,9 @@ MAX_PURPOSE = 2000
 MAX_REASON = 2000
 SCAN_PAGE = 500  # pending requests per policy decision when listing what one may approve
 SCAN_PAGES = 20  # so a to-approve listing looks at the newest 10,000 pending requests
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: what stored text may not hold: C0 and C1 controls but tab and LF, and the Unicode line
+#: and paragraph separators (text is one line per LF, wherever it is shown)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def clean_text(value: str | None, what: str, max_length: int) -> str:
