@@ -116,9 +116,9 @@ def create_app(mesh_root: Path, *, dev: bool = False, insecure_dev: bool = False
                 app.state.govern = None
 
     app = _GovernApp(title="govern access requests", version="1", lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
-                  description="Request access to data products; owners and stewards approve. "
-                  "See docs/requests.md.")
+                     docs_url=None, redoc_url=None,
+                     description="Request access to data products; owners and stewards "
+                     "approve. See docs/requests.md.")
     app.add_middleware(SessionMiddleware, secret_key=cookie_key(secret, dev),
                        session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=not insecure_dev)
