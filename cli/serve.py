@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from govern.engine.errors import GovernError
 from govern.engine.mesh import load_config
 
 from .main import cli, handle_errors, mesh_root
@@ -31,6 +32,8 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: boo
     and HTTP Basic) are throttled: after 5 for one user, or 20 from one address, within 15
     minutes, further attempts get 429 with Retry-After without asking the directory. The
     mesh, the directory and the policies are read at start: restart to pick up changes.
+    Run it under a supervisor: if its OPA exits, the server stops (exit 1, one line) rather
+    than answer 503 forever.
 
     --dev signs anyone in as anyone, so it listens only on a loopback address: any other
     --host (0.0.0.0, ::, a LAN address, a name resolving elsewhere) is refused, exit 1.
@@ -54,11 +57,27 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, insecure_dev: boo
         warn("development mode: anyone on this machine signs in as anyone, without a password")
     if insecure_dev:
         warn("--insecure-dev: the session cookie is sent over plain HTTP")
+    died: list[int] = []
+    servers: list[uvicorn.Server] = []
+
+    def opa_exited(status: int) -> None:
+        # serving without OPA would answer 503 forever: stop (uvicorn's graceful shutdown),
+        # and let the supervisor (systemd, Kubernetes) start a server with a fresh OPA
+        died.append(status)
+        for server in servers:
+            server.should_exit = True
+
     # opened here, not in the app's startup: a store, directory or OPA failure is one line
-    with open_runtime(root, dev=dev) as runtime:
+    with open_runtime(root, dev=dev, on_opa_exit=opa_exited) as runtime:
         app = create_app(root, dev=dev, insecure_dev=insecure_dev, runtime=runtime)
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"Serving on http://{shown}:{port}/ (API under /api, OpenAPI at "
                    "/openapi.json)", err=True)
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
-                    proxy_headers=False)
+        servers.append(uvicorn.Server(uvicorn.Config(
+            app, host=host, port=port, log_level="info", server_header=False,
+            proxy_headers=False)))
+        if not died:  # OPA may have gone already, while the app was being made
+            servers[0].run()
+    if died:
+        raise GovernError(f"OPA exited (status {died[0]}) under govern serve; the server "
+                          "stopped so that its supervisor can start it again")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,8 +292,9 @@ class BuiltinCatalog:
         return {r.ref for r in rows}
 
     def search(self, query: str, limit: int = 50) -> list[str]:
-        """Refs of live (not retired) entries matching every word of ``query``, best first."""
-        words = [w for w in query.split() if w]
+        """Refs of live (not retired) entries matching every word of ``query``, best first.
+        Control characters separate words (neither FTS5 nor tsvector takes a NUL)."""
+        words = [w for w in re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", query).split() if w]
         if not words:
             return []
         with self.transaction() as conn:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from govern.connectors.base import Connector
 
-from .errors import ConnectorError, PolicyError
+from .errors import ConnectorError, PolicyError, shown
 from .mesh import Mesh
 from .models import Access
 from .opa import OPAClient
@@ -26,7 +26,7 @@ from .opa import OPAClient
 CHARACTERISTICS = ("discoverable", "addressable", "self-describing", "secure", "trustworthy",
                    "interoperable")
 REPORT_PATH = "govern/fitness/report"
-STATUS_ICON = {"green": "●", "amber": "◐", "red": "○", "n/a": "–"}
+STATUS_ICON = {"green": "●", "amber": "◐", "red": "○", "n/a": "–", "waived": "◌"}
 
 
 @dataclass
@@ -130,10 +130,28 @@ def evaluate(client: OPAClient, mesh: Mesh, access: Iterable[Access], facts: Fac
         row = result.get(product.ref)
         if not isinstance(row, dict) or set(row) != set(CHARACTERISTICS):
             raise PolicyError(f"fitness: report for {product.ref} lacks a characteristic")
-        cells[product.ref] = {ch: {"status": row[ch]["status"],
-                                   "checks": sorted(row[ch]["checks"], key=lambda c: c["check"])}
+        cells[product.ref] = {ch: _checked_cell(product.ref, ch, row[ch])
                               for ch in CHARACTERISTICS}
     return Report(cells, today)
+
+
+#: every status a cell or a check may have, each with the CSS class pages give it
+STATUS_CLASS = {"green": "green", "amber": "amber", "red": "red", "n/a": "na",
+                "waived": "waived"}
+
+
+def _checked_cell(ref: str, ch: str, cell: Any) -> dict[str, Any]:
+    """A cell as the policy returned it, refused unless every status is a known one (a check
+    added as Rego may return anything; it reaches text, markdown and HTML reports)."""
+    checks = cell.get("checks") if isinstance(cell, dict) else None
+    if not isinstance(checks, list) or not all(isinstance(c, dict) and isinstance(
+            c.get("check"), str) for c in checks):
+        raise PolicyError(f"fitness: report for {ref} {ch}: malformed checks")
+    for status in [cell.get("status"), *(c.get("status") for c in checks)]:
+        if status not in STATUS_CLASS:
+            raise PolicyError(f"fitness: report for {ref} {ch}: unknown status "
+                              f"{shown(str(status))} (want one of {', '.join(STATUS_CLASS)})")
+    return {"status": cell["status"], "checks": sorted(checks, key=lambda c: c["check"])}
 
 
 # ---------------------------------------------------------------- history
@@ -249,7 +267,7 @@ def render_text(report: Report) -> str:
 def render_markdown(report: Report) -> str:
     head = "| product | " + " | ".join(CHARACTERISTICS) + " |"
     rule = "|---|" + "---|" * len(CHARACTERISTICS)
-    emoji = {"green": "🟢", "amber": "🟠", "red": "🔴", "n/a": "⚪"}
+    emoji = {"green": "🟢", "amber": "🟠", "red": "🔴", "n/a": "⚪", "waived": "⚪"}
     rows = [f"| `{ref}` | " + " | ".join(emoji[row[ch]["status"]] for ch in CHARACTERISTICS)
             + " |" for ref, row in sorted(report.cells.items())]
     out = ["### govern fitness", "", head, rule, *rows, ""]
@@ -333,7 +351,7 @@ def _cell(report: Report, ref: str, ch: str) -> str:
            f"{e(c['waiver']['expires'])}: {e(c['waiver']['reason'])})"
            if c.get("waiver") else "") + "</li>"
         for c in cell["checks"])
-    css = "na" if status == "n/a" else status
+    css = STATUS_CLASS.get(status, "unknown")
     return (f'<td class="{css}" data-product="{e(ref)}" data-characteristic="{e(ch)}">'
             f"<details><summary>{e(label)}</summary><ul>{items}</ul></details></td>")
 

@@ -58,11 +58,14 @@ STATIC = Path(__file__).resolve().parent / "static"
 def open_runtime(mesh_root: Path, *, dev: bool = False,
                  today: Callable[[], dt.date] | None = None,
                  now: Callable[[], dt.datetime] | None = None,
-                 notifier: Notifier | None = None) -> Iterator[Runtime]:
+                 notifier: Notifier | None = None,
+                 on_opa_exit: Callable[[int], None] | None = None) -> Iterator[Runtime]:
     """What a server holds while it runs: the store (migrated), the mesh and directory
     snapshot, one OPA session, and the sign-in sessions and failed sign-ins (kept in the
     store, on the clock ``now``). Run it on the thread that serves: the OPA child is tied
-    to the thread that started it (PR_SET_PDEATHSIG)."""
+    to the thread that started it (PR_SET_PDEATHSIG). ``on_opa_exit(status)``: the OPA
+    child exited under the server (it is reaped; the API answers 503 until the server
+    stops)."""
     root = Path(mesh_root).resolve()
     config = load_config(root)
     check_mode(config.directory, dev)
@@ -71,7 +74,7 @@ def open_runtime(mesh_root: Path, *, dev: bool = False,
         store = RequestStore.for_config(config.requests, root, migrate=True)
         stack.callback(store.close)
         inputs = pipeline.load_inputs(root, today=clock())
-        client = stack.enter_context(pipeline.opa_session(inputs))
+        client = stack.enter_context(pipeline.opa_session(inputs, on_exit=on_opa_exit))
         workflow = Workflow(store, inputs.mesh, inputs.snapshot, Authorizer(client),
                             notifier or make_notifier(config.requests.webhook),
                             max_days=config.requests.max_days, today=clock)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
-from govern.engine.fitness import CHARACTERISTICS
+from govern.engine.fitness import CHARACTERISTICS, STATUS_CLASS
 
 UNKNOWN = "unknown"
 #: status -> its CSS class (the only classes a status can become)
-CSS = {"green": "green", "amber": "amber", "red": "red", "n/a": "na", "waived": "waived",
-       UNKNOWN: UNKNOWN}
+CSS = {**STATUS_CLASS, UNKNOWN: UNKNOWN}
 
 
 def status(value: Any) -> str:

@@ -171,3 +171,10 @@ def test_search_says_where_to_search_when_the_mesh_publishes_elsewhere(mesh):
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("this mesh publishes to collibra (catalog.kind): "
                                           "search there")
+
+
+def test_search_from_the_command_line_takes_control_characters_as_spaces(store_mesh):
+    publish(store_mesh)
+    result = store_mesh.govern("catalog", "search", "hcp\x00master")
+    assert result.exit_code == 0, result.output
+    assert "hcp/hcp_master" in result.stdout

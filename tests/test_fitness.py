@@ -206,3 +206,18 @@ def test_red_since_runs_and_hostile_text_escaped(applied):
     assert "<script" not in page
     md = applied.govern("fitness", "--format", "markdown").stdout
     assert md.startswith("### govern fitness") and "🔴" in md
+
+
+def test_a_check_added_as_rego_with_an_unknown_status_is_refused(applied):
+    """A mesh's own check may return anything: a status outside the known set stops the
+    report in one line (it would reach the HTML report's class attributes)."""
+    extra = applied.root / "policies" / "bad_check.rego"
+    extra.parent.mkdir()
+    extra.write_text('package govern.fitness\n\nchecks contains {"product": ref, '
+                     '"check": "secure.custom", "status": "green\\" onmouseover=\\"x", '
+                     '"reason": ""} if some ref, _ in data.mesh.products\n')
+    applied.edit_yaml("govern.yaml", lambda d: d.update(policies=["policies/*.rego"]))
+    result = applied.govern("fitness", "--html", str(applied.root / "f.html"))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert "unknown status 'green\" onmouseover=\"x'" in result.stderr
+    assert not (applied.root / "f.html").exists()

@@ -34,8 +34,8 @@ def started(monkeypatch):
     """What `govern serve` started: ("uvicorn", host, port) and ("runtime",) calls."""
     calls: list[tuple] = []
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: calls.append(
-        ("uvicorn", host, port)))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **kw: calls.append(
+        ("uvicorn", self.config.host, self.config.port)))
     return calls
 
 

@@ -169,3 +169,39 @@ def test_kill_at_random_moments_never_leaves_half_an_approval(tmp_path):
     finally:
         server.stop()
         store.close()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_when_opa_dies_the_server_stops_with_one_line_and_no_zombie(tmp_path):
+    root = copy_mesh(tmp_path)
+    log = tmp_path / "serve.log"
+    server = Server(root, log).start()
+    try:
+        (opa,) = [c for c in _children(server.proc.pid)
+                  if Path(f"/proc/{c}/comm").read_text().strip() == "opa"]
+        os.kill(opa, signal.SIGKILL)
+        assert server.proc.wait(timeout=30) == 1  # exits, for its supervisor to restart it
+        assert not Path(f"/proc/{opa}").exists()  # reaped, not left a zombie
+        errors = [line for line in log.read_text().splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: OPA exited (status {-signal.SIGKILL}) under govern serve; "
+                          "the server stopped so that its supervisor can start it again"]
+    finally:
+        server.stop()
+
+
+def test_a_server_that_cannot_start_says_why_in_one_line(tmp_path, pg_cluster):
+    url = new_pg_database(pg_cluster).replace("/req_", "/gone_")  # a database that is not there
+    root = copy_mesh(tmp_path, url)
+    proc = subprocess.run([sys.executable, "-m", "govern.cli", "--mesh", str(root), "serve",
+                           "--dev", "--insecure-dev", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("warning: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: request store ") and \
+        "gone_" in errors[0], proc.stderr
