@@ -16,7 +16,7 @@ from govern.engine.errors import GovernError
 from govern.engine.mesh import load_config, load_mesh
 from govern.engine.opa import find_opa, run_tests
 from govern.engine.plan import Plan, render_markdown, render_text
-from govern.engine.spec import MeshConfig, ProductSpec
+from govern.engine.spec import PRODUCT_REF_PATTERN, MeshConfig, ProductSpec
 
 from .main import FORMATS, cli, handle_errors, mesh_root
 from .render import RichReporter, emit_json, warn
@@ -281,7 +281,7 @@ test_outsider_denied if {{
 @handle_errors
 def new_product(ctx: click.Context, ref: str) -> None:
     """Scaffold products/DOMAIN/NAME with product.yaml, policy.rego and policy_test.rego."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*/[a-z][a-z0-9_]*", ref):
+    if not re.match(PRODUCT_REF_PATTERN, ref):
         raise GovernError(f"{ref!r}: want DOMAIN/NAME, lower-case letters, digits and _")
     root = mesh_root(ctx)
     config = load_config(root)

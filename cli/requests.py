@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 import click
 
 from govern.engine import pipeline
+from govern.engine.approvals import STATUS_WORDS
 from govern.engine.mesh import load_config
 
 from .main import cli, handle_errors, mesh_root
@@ -136,7 +137,7 @@ def create(ctx: click.Context, product: str, port: str | None, access: str, purp
 @click.option("--mine", "scope", flag_value="mine", help="Only your requests.")
 @click.option("--to-approve", "scope", flag_value="to_approve",
               help="Only pending requests you may approve.")
-@click.option("--status", type=click.Choice(["pending", "approved", "denied", "revoked"]))
+@click.option("--status", type=click.Choice(STATUS_WORDS))
 @click.option("--product", "-p", metavar="DOMAIN/NAME")
 @click.option("--limit", type=click.IntRange(1, 10000), default=200, show_default=True)
 @FORMAT

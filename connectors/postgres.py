@@ -22,7 +22,7 @@ from typing import Iterable, Mapping, Sequence
 import psycopg
 from psycopg import sql
 
-from govern.engine.errors import ConnectorError, Problem
+from govern.engine.errors import ConnectorError, Problem, first_line
 from govern.engine.mesh import PRODUCT_FILE, Mesh, relative
 from govern.engine.models import (Access, AccessLevel, Action, Change, Diagnostic, Grant,
                                   Privilege, fingerprint)
@@ -404,7 +404,7 @@ class PostgresConnector:
                                          connect_timeout=self.config.connect_timeout_seconds,
                                          application_name="govern")
         except psycopg.Error as exc:
-            raise ConnectorError(self.name, f"cannot connect: {_first_line(exc)}") from exc
+            raise ConnectorError(self.name, f"cannot connect: {first_line(exc)}") from exc
         return self._conn
 
     def read(self, mesh: Mesh | None = None) -> PostgresState:
@@ -422,7 +422,7 @@ class PostgresConnector:
                 cur.execute(PRIVILEGES_QUERY, {"prefix": self.prefix, "schemas": schemas})
                 priv_rows = cur.fetchall()
         except psycopg.Error as exc:
-            raise ConnectorError(self.name, f"cannot read the catalog: {_first_line(exc)}") from exc
+            raise ConnectorError(self.name, f"cannot read the catalog: {first_line(exc)}") from exc
         if mesh is not None:
             self._check_mesh(mesh, role_rows)
         roles = frozenset(r[0] for r in role_rows)
@@ -500,7 +500,7 @@ class PostgresConnector:
             rows = conn.execute(FOREIGN_GRANTS_QUERY, {"schemas": schemas,
                                                        "prefix": self.prefix}).fetchall()
         except psycopg.Error as exc:
-            raise ConnectorError(self.name, f"cannot read privileges: {_first_line(exc)}") from exc
+            raise ConnectorError(self.name, f"cannot read privileges: {first_line(exc)}") from exc
         owners = {(port.location.schema_ or "", d.name): product.ref
                   for product, _, port in ports for d in port.datasets}
         for schema, table, grantee, privilege in rows:
@@ -518,7 +518,7 @@ class PostgresConnector:
                     "keys": [f"{schema}\x1f{d.name}\x1f{d.freshness_column}"
                              for _, schema, d in timed]}).fetchall())
             except psycopg.Error as exc:
-                raise ConnectorError(self.name, f"cannot read columns: {_first_line(exc)}") from exc
+                raise ConnectorError(self.name, f"cannot read columns: {first_line(exc)}") from exc
             for ref, schema, d in timed:
                 if (schema, d.name, d.freshness_column) not in present:
                     out[ref]["freshness"][d.name] = {
@@ -537,7 +537,7 @@ class PostgresConnector:
                     out[ref]["freshness"][name] = {"age_seconds": age}
             except psycopg.Error as exc:
                 raise ConnectorError(self.name, f"cannot measure freshness: "
-                                     f"{_first_line(exc)}") from exc
+                                     f"{first_line(exc)}") from exc
         return out
 
     # ------------------------------------------------------------------ render (pure)
@@ -608,13 +608,13 @@ class PostgresConnector:
                 except _RETRYABLE as exc:
                     if attempt == attempts:
                         report.error = (f"batch {report.batches + 1} failed {attempts} times: "
-                                        f"{_first_line(exc)}")
+                                        f"{first_line(exc)}")
                         raise ConnectorError(self.name, report.error,
                                              executed=report.executed) from exc
                     time.sleep(0.2 * attempt)
                 except psycopg.Error as exc:
                     failed = self._locate(conn, batch)
-                    report.error = _first_line(exc)
+                    report.error = first_line(exc)
                     raise ConnectorError(self.name, report.error, failed,
                                          report.executed) from exc
             report.batches += 1
@@ -655,11 +655,6 @@ def _reserved(role: str) -> str | None:
     if role.lower() in RESERVED or role.lower().startswith("pg_") or "\x00" in role:
         return f"role name {role!r} is reserved in PostgreSQL"
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def _dedupe(items: list[Diagnostic]) -> list[Diagnostic]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -22,6 +22,11 @@ from . import yamlfile
 from .errors import Problem, SpecError
 from .mesh import validation_problems
 from .models import AccessLevel
+
+
+#: the statuses of an access request, everywhere (store, API, CLI, approvals file)
+Status = Literal["pending", "approved", "denied", "revoked"]
+STATUS_WORDS: tuple[str, ...] = get_args(Status)
 
 
 class Approval(BaseModel):
@@ -33,7 +38,7 @@ class Approval(BaseModel):
     port: str
     access: AccessLevel = AccessLevel.READ
     expires: dt.date
-    status: Literal["pending", "approved", "denied", "revoked"] = "approved"
+    status: Status = "approved"
 
     def to_data(self) -> dict[str, str]:
         return {"id": self.id, "principal": self.principal, "product": self.product,

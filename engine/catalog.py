@@ -23,7 +23,7 @@ from sqlalchemy import (Boolean, Column, MetaData, String, Table, Text, insert, 
                         update)
 from sqlalchemy import delete as sql_delete
 
-from .errors import GovernError
+from .errors import GovernError, first_line
 from .mesh import Mesh, Product
 
 metadata = MetaData()
@@ -330,7 +330,7 @@ class _guard:
             self._conn = self.engine.connect()
             self._tx = self._conn.begin()
         except SQLAlchemyError as exc:
-            raise CatalogError(f"catalog: {_first(exc)}") from exc
+            raise CatalogError(f"catalog: {first_line(exc)}") from exc
         return self._conn
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
@@ -342,14 +342,8 @@ class _guard:
         finally:
             self._conn.close()
         if exc is not None and isinstance(exc, self._errors):
-            raise CatalogError(f"catalog: {_first(exc)}") from exc
+            raise CatalogError(f"catalog: {first_line(exc)}") from exc
         return False
-
-
-def _first(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    message = str(orig if orig is not None else exc).strip()
-    return message.splitlines()[0] if message else type(exc).__name__
 
 
 # ---------------------------------------------------------------- publish

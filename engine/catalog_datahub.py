@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from .catalog import CatalogChange, CatalogError, Current
 from .catalog import field_fingerprint as fingerprint
+from .errors import first_line
 from .secrets import read_secret
 
 try:
@@ -131,11 +132,6 @@ def _merge(current: Sequence[Any], ours: Sequence[Any],
     return [item for item in current if not replaced(item)] + list(ours)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] if text else type(exc).__name__
-
-
 class DataHubPublisher:
     """The Publisher for DataHub; ``graph`` reads, ``emitter`` writes (both injectable)."""
 
@@ -179,7 +175,7 @@ class DataHubPublisher:
             raise
         except Exception as exc:  # requests / SDK errors: one line, at the edge
             raise CatalogError(f"catalog: datahub {self.server}: {what}: "
-                               f"{_first_line(exc)}") from exc
+                               f"{first_line(exc)}") from exc
 
     # ------------------------------------------------------------------ read
 

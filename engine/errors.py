@@ -39,6 +39,15 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
+def first_line(exc: BaseException) -> str:
+    """What a lower-level error says, in one line: its first non-blank line (of the driver's
+    own error for SQLAlchemy's wrappers), or its class name when it says nothing."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()),
+                type(exc).__name__)
+
+
 def shown(value: str, limit: int = 80) -> str:
     """A value from input, quoted for an error message: escaped and cut."""
     text = _escape(str(value))

@@ -39,12 +39,12 @@ from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, Ind
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from .approvals import Approval
-from .errors import GovernError, Problem, SpecError
+from .approvals import STATUS_WORDS, Approval
+from .errors import GovernError, Problem, SpecError, first_line
 from .models import AccessLevel
 from .spec import RequestsConfig
 
-STATUSES = ("pending", "approved", "denied", "revoked")
+STATUSES = STATUS_WORDS  # engine.approvals: the one list of request statuses
 ACTIONS = ("create", "approve", "deny", "revoke")
 #: action -> (new status, statuses it may leave from)
 TRANSITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -347,9 +347,7 @@ class RequestStore:
         except IntegrityError:
             raise
         except DBAPIError as exc:
-            message = str(exc.orig if exc.orig is not None else exc).strip()
-            first = message.splitlines()[0] if message else type(exc).__name__
-            raise StoreUnavailable(f"request store {self.label}: {first}") from exc
+            raise StoreUnavailable(f"request store {self.label}: {first_line(exc)}") from exc
 
     # -- schema ------------------------------------------------------------------------------
     def _alembic(self, conn: Connection) -> Any:

@@ -17,7 +17,8 @@ Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_lengt
 # A store object name (schema, table, column): any printable text; the connector quotes it.
 ObjectName = Annotated[str, StringConstraints(min_length=1, max_length=255,
                                               pattern=r"^[^\x00-\x1f\x7f]+$")]
-ProductRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")]
+PRODUCT_REF_PATTERN = r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$"  # domain/name
+ProductRef = Annotated[str, StringConstraints(pattern=PRODUCT_REF_PATTERN)]
 
 
 class Strict(BaseModel):

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from govern.engine.errors import IdentityError
+from govern.engine.errors import IdentityError, first_line
 from govern.engine.secrets import read_secret
 from govern.engine.spec import LDAPDirectoryConfig
 
@@ -93,7 +93,7 @@ class LDAPDirectory:
                                     f"failed: {conn.result.get('description')}")
         except (LDAPException, OSError) as exc:
             _close(conn)
-            raise IdentityError(f"directory {cfg.url}: {_first_line(exc)}") from exc
+            raise IdentityError(f"directory {cfg.url}: {first_line(exc)}") from exc
         except IdentityError:
             _close(conn)
             raise
@@ -111,7 +111,7 @@ class LDAPDirectory:
                             paged_cookie=cookie)
             except (LDAPException, OSError) as exc:
                 raise IdentityError(f"directory {self.config.url}: search under {base} failed: "
-                                    f"{_first_line(exc)}") from exc
+                                    f"{first_line(exc)}") from exc
             self.round_trips += 1
             result = conn.result or {}
             code = result.get("result")
@@ -246,7 +246,3 @@ def _text(value: Any) -> str:
         return value.decode("utf-8", errors="replace")
     return str(value)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

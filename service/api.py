@@ -17,6 +17,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.requests import Request as HTTPRequest
 
+from govern.engine.approvals import Status as RequestStatus
 from govern.engine.requests import Event, NotAuthenticated, Request
 
 from .runtime import Runtime, get_runtime
@@ -24,7 +25,7 @@ from .security import CSRF_HEADER, check_csrf, session_user
 from .throttle import client_address
 from .workflow import MAX_PURPOSE, MAX_REASON
 
-Status = Literal["pending", "approved", "denied", "revoked"]
+Status = RequestStatus
 Access = Literal["read", "write"]
 
 basic = HTTPBasic(auto_error=False, realm="govern",

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import httpx
 
+from govern.engine.errors import first_line
 from govern.engine.requests import Request, utcnow
 from govern.engine.spec import WebhookConfig
 
@@ -42,7 +43,7 @@ class WebhookNotifier:
             response.raise_for_status()
         except httpx.HTTPError as exc:
             log.warning("webhook for %s %s failed: %s", action, request.id,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                        first_line(exc))
 
 
 def make_notifier(config: WebhookConfig | None) -> Notifier:

@@ -19,14 +19,14 @@ from govern.engine.mesh import Mesh
 from govern.engine.requests import (TRANSITIONS, Event, InvalidRequest, NotAllowed,
                                     NotAuthenticated, Request, RequestConflict,
                                     RequestNotFound, RequestStore, utcnow)
-from govern.engine.spec import ProductSpec
+from govern.engine.spec import PRODUCT_REF_PATTERN, ProductSpec
 from govern.identity.base import Snapshot
 
 from .authz import Authorizer
 from .notify import Notifier, NullNotifier
 
 REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}$")
-PRODUCT_REF = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
+PRODUCT_REF = re.compile(PRODUCT_REF_PATTERN)
 MAX_PURPOSE = 2000
 MAX_REASON = 2000
 SCAN_PAGE = 500  # pending requests per policy decision when listing what one may approve
