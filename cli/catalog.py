@@ -27,7 +27,7 @@ def catalog() -> None:
 def addresses(mesh) -> dict:
     out: dict = {}
     for connector in pipeline.connectors_for(mesh).values():
-        for ref, ports in connector.addresses(mesh).items():  # type: ignore[attr-defined]
+        for ref, ports in connector.addresses(mesh).items():
             out.setdefault(ref, {}).update(ports)
     return out
 

@@ -1,7 +1,8 @@
 """The connector contract. See docs/contract.md.
 
-Pure (no I/O):  check_names, desired, actual, render, scope_roles
-I/O:            read (one login, a bounded number of catalog reads), execute, close
+Pure (no I/O):  check_names, desired, actual, state_fingerprint, render, addresses
+I/O:            read (one login, a bounded number of catalog reads), execute (checks every
+                change against the mesh's managed scope first), facts, close
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ class Connector(Protocol):
                 state: StoreState | None, products: Sequence[str] | None) -> Desired:
         """Physical grants for the logical ones. ``state`` None = validate without a store."""
 
-    def read(self) -> StoreState: ...
+    def read(self, mesh: "Mesh | None" = None) -> StoreState:
+        """One login and a bounded number of catalog reads; ``mesh`` names what to read (its
+        ports on this target) and is checked against the store (the database, the mesh that
+        owns the managed roles)."""
 
     def actual(self, state: StoreState, desired: Desired,
                products: Sequence[str] | None, mesh: "Mesh") -> frozenset[Grant]:
@@ -66,6 +70,16 @@ class Connector(Protocol):
                 progress: Progress | None = None) -> ExecuteReport:
         """Refuse the whole list when any change is outside ``mesh``'s managed scope, then run
         it. The check is the executor's own, whatever produced the changes."""
+
+    # -- what fitness and the catalog need from a store --------------------------------------
+    facts_queries: int  # queries the last facts() ran
+
+    def facts(self, mesh: "Mesh", state: StoreState) -> dict[str, dict]:
+        """Per product: grants held by others than govern (``foreign_grants``), the datasets
+        that exist (``existing``), their freshness and addresses; bounded queries."""
+
+    def addresses(self, mesh: "Mesh") -> dict[str, dict[str, dict[str, str | None]]]:
+        """Pure: product -> port -> dataset -> its address in this store (or None)."""
 
     def close(self) -> None: ...
 

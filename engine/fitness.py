@@ -52,8 +52,8 @@ def gather(mesh: Mesh, connectors: Mapping[str, Connector],
         refs = {p.ref for p in mesh.products if any(port.target == name for port in p.spec.ports)}
         try:
             state = connector.read(mesh)
-            found = connector.facts(mesh, state)  # type: ignore[attr-defined]
-            trips += state.round_trips + connector.facts_queries  # type: ignore[attr-defined]
+            found = connector.facts(mesh, state)
+            trips += state.round_trips + connector.facts_queries
         except ConnectorError as exc:
             for ref in refs:
                 out[ref]["store"] = {"reachable": False, "error": str(exc),
