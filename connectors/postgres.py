@@ -22,7 +22,8 @@ from typing import Iterable, Mapping, Sequence
 import psycopg
 from psycopg import sql
 
-from govern.engine.errors import ConnectorError, Problem, first_line
+from govern.engine.errors import (ApplyFailed, ChangeRefused, ConnectorError, Problem,
+                                  StoreUnreachable, first_line)
 from govern.engine.mesh import PRODUCT_FILE, Mesh, relative
 from govern.engine.models import (Access, AccessLevel, Action, Change, Diagnostic, Grant,
                                   Privilege, fingerprint)
@@ -398,13 +399,13 @@ class PostgresConnector:
         dsn = self.config.dsn or (os.environ.get(self.config.dsn_env or "") or None)
         if not dsn:
             where = f"${self.config.dsn_env}" if self.config.dsn_env else "dsn / dsn_env"
-            raise ConnectorError(self.name, f"no connection string: set {where}")
+            raise StoreUnreachable(self.name, f"no connection string: set {where}")
         try:
             self._conn = psycopg.connect(dsn, autocommit=True,
                                          connect_timeout=self.config.connect_timeout_seconds,
                                          application_name="govern")
         except psycopg.Error as exc:
-            raise ConnectorError(self.name, f"cannot connect: {first_line(exc)}") from exc
+            raise StoreUnreachable(self.name, f"cannot connect: {first_line(exc)}") from exc
         return self._conn
 
     def read(self, mesh: Mesh | None = None) -> PostgresState:
@@ -414,7 +415,7 @@ class PostgresConnector:
         if mesh is not None:
             wrong = self._database_problems(mesh, conn.info.dbname)
             if wrong:
-                raise ConnectorError(self.name, str(wrong[0]))
+                raise ChangeRefused(self.name, str(wrong[0]))
         try:
             with conn.cursor() as cur:
                 cur.execute(ROLES_QUERY)
@@ -422,7 +423,8 @@ class PostgresConnector:
                 cur.execute(PRIVILEGES_QUERY, {"prefix": self.prefix, "schemas": schemas})
                 priv_rows = cur.fetchall()
         except psycopg.Error as exc:
-            raise ConnectorError(self.name, f"cannot read the catalog: {first_line(exc)}") from exc
+            raise StoreUnreachable(self.name,
+                                   f"cannot read the catalog: {first_line(exc)}") from exc
         if mesh is not None:
             self._check_mesh(mesh, role_rows)
         roles = frozenset(r[0] for r in role_rows)
@@ -449,7 +451,7 @@ class PostgresConnector:
             if name.startswith(self.prefix) and comment and comment.startswith(MESH_COMMENT) \
                     and comment != mine:
                 other = comment[len(MESH_COMMENT):]
-                raise ConnectorError(self.name, f"role {name} belongs to mesh {other!r}, not "
+                raise ChangeRefused(self.name, f"role {name} belongs to mesh {other!r}, not "
                                      f"{mesh.config.name!r} (its comment says so): two meshes "
                                      f"share managed_prefix {self.prefix!r} on this cluster; "
                                      "give each mesh a prefix of its own")
@@ -500,7 +502,7 @@ class PostgresConnector:
             rows = conn.execute(FOREIGN_GRANTS_QUERY, {"schemas": schemas,
                                                        "prefix": self.prefix}).fetchall()
         except psycopg.Error as exc:
-            raise ConnectorError(self.name, f"cannot read privileges: {first_line(exc)}") from exc
+            raise StoreUnreachable(self.name, f"cannot read privileges: {first_line(exc)}") from exc
         owners = {(port.location.schema_ or "", d.name): product.ref
                   for product, _, port in ports for d in port.datasets}
         for schema, table, grantee, privilege in rows:
@@ -518,7 +520,8 @@ class PostgresConnector:
                     "keys": [f"{schema}\x1f{d.name}\x1f{d.freshness_column}"
                              for _, schema, d in timed]}).fetchall())
             except psycopg.Error as exc:
-                raise ConnectorError(self.name, f"cannot read columns: {first_line(exc)}") from exc
+                raise StoreUnreachable(self.name,
+                                       f"cannot read columns: {first_line(exc)}") from exc
             for ref, schema, d in timed:
                 if (schema, d.name, d.freshness_column) not in present:
                     out[ref]["freshness"][d.name] = {
@@ -536,7 +539,7 @@ class PostgresConnector:
                     ref, name = key.split("\x1f")
                     out[ref]["freshness"][name] = {"age_seconds": age}
             except psycopg.Error as exc:
-                raise ConnectorError(self.name, f"cannot measure freshness: "
+                raise StoreUnreachable(self.name, f"cannot measure freshness: "
                                      f"{first_line(exc)}") from exc
         return out
 
@@ -548,7 +551,7 @@ class PostgresConnector:
         if g.privilege is Privilege.EXISTS:
             if not add:
                 if not g.principal.startswith(self.prefix):
-                    raise ConnectorError(self.name, f"refusing to drop unmanaged role {g.principal}")
+                    raise ChangeRefused(self.name, f"refusing to drop unmanaged role {g.principal}")
                 return sql.SQL("DROP ROLE {}").format(who)
             if not g.principal.startswith(self.prefix):
                 return sql.SQL("CREATE ROLE {} LOGIN").format(who)
@@ -594,7 +597,7 @@ class PostgresConnector:
         for change in changes:
             reason = self.out_of_scope(change, scope)
             if reason:
-                raise ConnectorError(self.name, f"refusing a change outside managed scope: "
+                raise ChangeRefused(self.name, f"refusing a change outside managed scope: "
                                      f"{change.action.value} {change.grant.describe()}: {reason}")
         report = ExecuteReport(self.name)
         conn = self._connect()
@@ -609,13 +612,13 @@ class PostgresConnector:
                     if attempt == attempts:
                         report.error = (f"batch {report.batches + 1} failed {attempts} times: "
                                         f"{first_line(exc)}")
-                        raise ConnectorError(self.name, report.error,
+                        raise ApplyFailed(self.name, report.error,
                                              executed=report.executed) from exc
                     time.sleep(0.2 * attempt)
                 except psycopg.Error as exc:
                     failed = self._locate(conn, batch)
                     report.error = first_line(exc)
-                    raise ConnectorError(self.name, report.error, failed,
+                    raise ApplyFailed(self.name, report.error, failed,
                                          report.executed) from exc
             report.batches += 1
             report.executed += [s.as_string(None) for s in batch]

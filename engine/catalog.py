@@ -23,7 +23,7 @@ from sqlalchemy import (Boolean, Column, MetaData, String, Table, Text, insert, 
                         update)
 from sqlalchemy import delete as sql_delete
 
-from .errors import GovernError, first_line
+from .errors import CatalogError, GovernError, first_line  # noqa: F401 (CatalogError: here too)
 from .mesh import Mesh, Product
 
 metadata = MetaData()
@@ -35,10 +35,6 @@ entries = Table(
     Column("retired", Boolean, nullable=False, server_default="0"),
     Column("updated_at", String(40), nullable=False),
 )
-
-
-class CatalogError(GovernError):
-    """The catalog is unreachable or refused a write."""
 
 
 # ---------------------------------------------------------------- the entries (pure)

@@ -1,16 +1,28 @@
 """The one exception tree of govern. Every error a user can meet is one of these.
 
     GovernError                      exit 1, one line
-    ├── SpecError                    govern.yaml / product.yaml invalid (carries every problem)
+    ├── SpecError                    govern.yaml / product.yaml invalid (every problem at once)
     ├── PolicyError                  Rego does not compile, a decision is undefined or fails
     │   └── OPAUnavailable           the OPA server cannot be reached or started
     │       └── OPAInUse             a shared OPA server is leased by another run
     ├── IdentityError                the directory is missing, unreachable or implausible
     ├── ConnectorError               a target failed (carries target and statement)
-    └── PlanError                    the plan cannot be applied
-        ├── StalePlan                store or inputs changed since the plan was saved
-        ├── GuardrailViolation       mesh-wide guardrails produced violations
-        └── MassRevoke               more revokes than the configured threshold
+    │   ├── StoreUnreachable         cannot connect or read: nothing changed
+    │   ├── ChangeRefused            outside managed scope, or not the mesh's store
+    │   └── ApplyFailed              a statement failed; ``executed`` what committed before
+    ├── PlanError                    the plan cannot be applied
+    │   ├── StalePlan                store or inputs changed since the plan was saved
+    │   ├── GuardrailViolation       mesh-wide guardrails produced violations
+    │   └── MassRevoke               more revokes than the configured threshold
+    ├── StateCorrupt                 a guard's record (run state) cannot be read
+    ├── CatalogError                 the catalog is unreachable or refused a write
+    └── RequestError                 the request workflow; each with its HTTP status
+        ├── InvalidRequest      400  bad input: unknown product or port, date, text
+        ├── NotAuthenticated    401  not signed in, or not a directory user
+        ├── NotAllowed          403  the policy (govern.requests) says no
+        ├── RequestNotFound     404
+        ├── RequestConflict     409  not in a state that allows the action
+        └── StoreUnavailable    503  the request store cannot be reached or is not migrated
 
 Lower-level exceptions (httpx, psycopg, OSError) are translated at the edge with
 ``raise ... from exc``; library code never calls ``sys.exit``.
@@ -112,6 +124,25 @@ class ConnectorError(GovernError):
         super().__init__(f"target {target}: {message}{where}")
 
 
+class StoreUnreachable(ConnectorError):
+    """The store could not be reached or read: nothing was changed."""
+
+
+class ChangeRefused(ConnectorError):
+    """govern refused to change the store: a change outside managed scope, a store that is
+    not the one the mesh names. Nothing was changed."""
+
+
+class ApplyFailed(ConnectorError):
+    """A statement failed while applying; ``executed`` holds what committed before it (empty:
+    nothing was applied; otherwise the target is partially applied, and the next apply
+    converges)."""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.executed)
+
+
 class PlanError(GovernError):
     """The plan cannot be made or applied."""
 
@@ -128,6 +159,54 @@ class GuardrailViolation(PlanError):
         first = violations[0]
         more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
         super().__init__(f"guardrail {first.get('rule')}: {first.get('message')}{more}")
+
+
+class StateCorrupt(GovernError):
+    """A guard's record exists but cannot be read: the guard cannot run, so neither can we."""
+
+
+class CatalogError(GovernError):
+    """The catalog is unreachable or refused a write."""
+
+
+class RequestError(GovernError):
+    """A request-workflow error; ``http_status`` is what the API answers with."""
+
+    http_status = 400
+
+
+class InvalidRequest(RequestError):
+    """Bad input: unknown product or port, a date out of range, unusable text."""
+
+    http_status = 400
+
+
+class NotAuthenticated(RequestError):
+    """Not signed in, a failed sign-in, or an identity that is not a directory user."""
+
+    http_status = 401
+
+
+class NotAllowed(RequestError):
+    """The authorisation policy (``govern.requests``) refuses the action."""
+
+    http_status = 403
+
+
+class RequestNotFound(RequestError):
+    http_status = 404
+
+
+class RequestConflict(RequestError):
+    """The request is not in a state that allows the action (or a duplicate is pending)."""
+
+    http_status = 409
+
+
+class StoreUnavailable(RequestError):
+    """The request store cannot be reached, or its schema is not the one govern needs."""
+
+    http_status = 503
 
 
 class MassRevoke(PlanError):

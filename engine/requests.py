@@ -40,7 +40,9 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from .approvals import STATUS_WORDS, Approval
-from .errors import GovernError, Problem, SpecError, first_line
+from .errors import (GovernError, InvalidRequest, NotAllowed, NotAuthenticated,  # noqa: F401
+                     Problem, RequestConflict, RequestError, RequestNotFound, SpecError,
+                     StoreUnavailable, first_line)
 from .models import AccessLevel
 from .spec import RequestsConfig
 
@@ -55,48 +57,6 @@ TRANSITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 DEFAULT_URL = "sqlite:///.govern/requests.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATE_LOCK = 7_340_211  # pg_advisory_xact_lock key: one migration at a time
-
-
-# ---------------------------------------------------------------- errors
-
-class RequestError(GovernError):
-    """A request-workflow error; ``http_status`` is what the API answers with."""
-
-    http_status = 400
-
-
-class InvalidRequest(RequestError):
-    """Bad input: unknown product or port, a date out of range, unusable text."""
-
-    http_status = 400
-
-
-class NotAuthenticated(RequestError):
-    """Not signed in, a failed sign-in, or an identity that is not a directory user."""
-
-    http_status = 401
-
-
-class NotAllowed(RequestError):
-    """The authorisation policy (``govern.requests``) refuses the action."""
-
-    http_status = 403
-
-
-class RequestNotFound(RequestError):
-    http_status = 404
-
-
-class RequestConflict(RequestError):
-    """The request is not in a state that allows the action (or a duplicate is pending)."""
-
-    http_status = 409
-
-
-class StoreUnavailable(RequestError):
-    """The request store cannot be reached, or its schema is not the one govern needs."""
-
-    http_status = 503
 
 
 # ---------------------------------------------------------------- values

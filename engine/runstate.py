@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from sqlalchemy import (Column, DateTime, Index, Integer, MetaData, String, Table, Text,
                         insert, select, update)
 
-from .errors import GovernError
+from .errors import StateCorrupt
 from .requests import RequestStore, utcnow
 
 if TYPE_CHECKING:
@@ -41,10 +41,6 @@ audit_log = Table("audit_log", metadata, Column("seq", Integer(), primary_key=Tr
                   Column("result", String(16), nullable=False),
                   Column("record", Text(), nullable=False),
                   Index("ix_audit_log_plan", "plan_id", "seq"))
-
-
-class StateCorrupt(GovernError):
-    """A guard's record exists but cannot be read: the guard cannot run, so neither can we."""
 
 
 class RunState:
