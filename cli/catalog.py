@@ -14,11 +14,11 @@ from govern.engine import fitness as fit
 from govern.engine import pipeline
 from govern.engine.requests import RequestStore, store_url
 
-from .main import cli, handle_errors, mesh_root
+from .common import handle_errors, mesh_root
 from .render import emit_json
 
 
-@cli.group()
+@click.group()
 def catalog() -> None:
     """The catalog where consumers find products: the built-in one (searchable here and in
     `govern serve`), DataHub or Collibra (govern.yaml `catalog:`; docs/catalog.md)."""

@@ -18,7 +18,7 @@ from govern.engine.opa import find_opa, run_tests
 from govern.engine.plan import Plan, render_markdown, render_text
 from govern.engine.spec import PRODUCT_REF_PATTERN, MeshConfig, ProductSpec
 
-from .main import FORMATS, cli, handle_errors, mesh_root
+from .common import FORMATS, handle_errors, mesh_root
 from .render import RichReporter, emit_json, warn
 
 
@@ -28,7 +28,7 @@ def _warn_diagnostics(plan: Plan, fmt: str) -> None:
             warn(f"{d.subject}: {d.message}")
 
 
-@cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 @handle_errors
@@ -58,7 +58,7 @@ def validate(ctx: click.Context, fmt: str) -> None:
                    f"{summary['grants']} access grants, no guardrail violations.")
 
 
-@cli.command("test")
+@click.command("test")
 @click.option("-v", "--verbose", is_flag=True, help="Show every test.")
 @click.pass_context
 @handle_errors
@@ -101,7 +101,7 @@ def _scope(product: tuple[str, ...], target: tuple[str, ...]):
     return (list(product) or None), (list(target) or None)
 
 
-@cli.command()
+@click.command()
 @click.option("--product", "-p", multiple=True, metavar="DOMAIN/NAME",
               help="Only this product (repeatable).")
 @click.option("--target", "-t", multiple=True, help="Only this target (repeatable).")
@@ -149,7 +149,7 @@ def plan(ctx: click.Context, product, target, fmt, out, detailed_exitcode,
         sys.exit(2)
 
 
-@cli.command()
+@click.command()
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--product", "-p", multiple=True, metavar="DOMAIN/NAME")
@@ -205,7 +205,7 @@ def apply(ctx: click.Context, plan_file, auto_approve, product, target, allow_ma
         click.echo("Nothing applied.")
 
 
-@cli.command()
+@click.command()
 @click.option("--config", "what", flag_value="config", help="Schema of govern.yaml.")
 @click.option("--product", "what", flag_value="product", default=True,
               help="Schema of product.yaml (default).")
@@ -215,7 +215,7 @@ def schema(what: str) -> None:
     emit_json(model.model_json_schema(by_alias=True))
 
 
-@cli.group()
+@click.group()
 def new() -> None:
     """Scaffold new mesh content."""
 
@@ -304,7 +304,7 @@ def new_product(ctx: click.Context, ref: str) -> None:
                    "to govern.yaml (each domain's ports live only in its own schemas).")
 
 
-@cli.command()
+@click.command()
 @click.argument("user")
 @click.argument("product", metavar="DOMAIN/NAME|SCHEMA.TABLE")
 @click.option("--port", help="Only this port.")
@@ -341,7 +341,7 @@ def explain(ctx: click.Context, user: str, product: str, port: str | None, fmt: 
         click.echo(ex.render_text(answer))
 
 
-@cli.group()
+@click.group()
 def directory() -> None:
     """What the engine sees in the directory (file or LDAP / Active Directory)."""
 
@@ -398,9 +398,3 @@ def directory_export(ctx: click.Context, out: str) -> None:
         click.echo(text, nl=False)
     else:
         Path(out).write_text(text, encoding="utf-8")
-
-
-from . import fitness as _fitness  # noqa: E402,F401  (registers `govern fitness`)
-from . import requests as _requests  # noqa: E402,F401  (registers `govern request`)
-from . import serve as _serve  # noqa: E402,F401  (registers `govern serve`)
-from . import catalog as _catalog  # noqa: E402,F401  (registers `govern catalog`)

@@ -11,7 +11,7 @@ import click
 from govern.engine import fitness as fit
 from govern.engine import pipeline
 
-from .main import cli, handle_errors, mesh_root
+from .common import handle_errors, mesh_root
 from .render import emit_json
 
 
@@ -33,7 +33,7 @@ def _catalog_facts(mesh) -> tuple[dict[str, bool] | None, str | None]:
         return None, f"catalog unavailable: {exc}"
 
 
-@cli.command()
+@click.command()
 @click.option("--product", "-p", multiple=True, metavar="DOMAIN/NAME", help="Only this product.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False),

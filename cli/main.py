@@ -6,47 +6,9 @@ the one given with --mesh. Errors are one line on stderr and exit 1.
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from pathlib import Path
-from typing import Any, Callable
-
 import click
 
-from govern.engine.errors import GovernError, GuardrailViolation, SpecError
-from govern.engine.mesh import find_root
-
-from .render import RichReporter, emit_json, error
-
-FORMATS = click.Choice(["text", "json", "markdown"])
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """GovernError → one line per problem on stderr, exit 1. Nothing else is caught."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as exc:
-            for problem in exc.problems:
-                error(str(problem))
-            sys.exit(1)
-        except GuardrailViolation as exc:
-            for v in exc.violations:
-                error(f"guardrail {v.get('rule')}: {v.get('message')}")
-            sys.exit(1)
-        except GovernError as exc:
-            error(str(exc))
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
-def mesh_root(ctx: click.Context) -> Path:
-    given = ctx.obj.get("mesh")
-    return find_root(Path(given) if given else Path.cwd())
+from . import catalog, commands, fitness, requests, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -70,7 +32,10 @@ def cli(ctx: click.Context, mesh: str | None) -> None:
     ctx.obj["mesh"] = mesh
 
 
-from . import commands  # noqa: E402,F401  (registers the commands on `cli`)
+for command in (commands.validate, commands.test_cmd, commands.plan, commands.apply,
+                commands.schema, commands.new, commands.explain, commands.directory,
+                fitness.fitness, requests.request, serve.serve, catalog.catalog):
+    cli.add_command(command)
 
 
 def main() -> None:

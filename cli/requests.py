@@ -20,7 +20,7 @@ from govern.engine import pipeline
 from govern.engine.approvals import STATUS_WORDS
 from govern.engine.mesh import load_config
 
-from .main import cli, handle_errors, mesh_root
+from .common import handle_errors, mesh_root
 from .render import emit_json
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by the commands that use it
@@ -73,7 +73,7 @@ def _one_line(r: Request, today: dt.date) -> str:
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 
 
-@cli.group()
+@click.group()
 def request() -> None:
     """Access requests: ask for access to a product port; its owner or a steward approves.
 

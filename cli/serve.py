@@ -7,11 +7,11 @@ import click
 from govern.engine.errors import GovernError
 from govern.engine.mesh import load_config
 
-from .main import cli, handle_errors, mesh_root
+from .common import handle_errors, mesh_root
 from .render import warn
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; "
               "with --dev only a loopback address (127.0.0.0/8, ::1, localhost).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
