@@ -15,7 +15,7 @@ REGO_COVERAGE := 100
 export PATH       := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export GOVERN_OPA := $(CURDIR)/$(OPA)
 
-.PHONY: help tools system opa regal venv test rego-check rego-lint rego-test pytest demo bench bench-fitness clean
+.PHONY: help tools system opa regal venv test lint rego-check rego-lint rego-test pytest demo bench bench-fitness clean
 
 help:
 	@echo "make demo   install everything, start PostgreSQL + OPA, validate/plan/apply the example mesh"
@@ -64,10 +64,13 @@ rego-test: opa
 	opa test $(REGO_FILES)
 	scripts/rego-coverage $(REGO_COVERAGE) $(REGO_FILES)
 
+lint: venv
+	$(VENV)/bin/ruff check engine connectors identity cli service scripts bench tests
+
 pytest: tools
 	$(VENV)/bin/python -m pytest -q
 
-test: tools rego-check rego-lint rego-test pytest
+test: tools lint rego-check rego-lint rego-test pytest
 
 demo: tools
 	@scripts/demo

@@ -28,8 +28,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 

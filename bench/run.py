@@ -385,7 +385,8 @@ def run_size(out: dict[str, Any], products: int, users: int, groups: int | None,
         opa_log = root / ".govern" / "opa.log"
         out["opa_log_bytes"] = opa_log.stat().st_size if opa_log.exists() else 0
         out["ratios"] = ratios(out)
-    except (Exception, KeyboardInterrupt) as exc:  # report where it failed, keep the figures measured so far
+    # report where it failed, keep the figures measured so far
+    except (Exception, KeyboardInterrupt) as exc:
         out["error"] = {"step": step, "message": f"{type(exc).__name__}: {exc}",
                         "traceback": traceback.format_exc()}
         log(f"{label}: FAILED in {step}: {type(exc).__name__}: {exc}")

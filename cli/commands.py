@@ -251,7 +251,7 @@ grants contains lib.read(user, "main") if some user in lib.domain_members("{doma
 
 # Anyone with an approved access request reads port main.
 grants contains lib.read(user, "main") if some user in lib.approved("{domain}/{name}", "main", "read")
-"""
+"""  # noqa: E501  (Rego, as it is written into policy.rego)
 
 TEST_TEMPLATE = """\
 package products.{domain}.{name}_test
@@ -272,7 +272,7 @@ test_outsider_denied if {{
 \tcount({{g | some g in {name}.grants; g.principal == "zed"}}) == 0 with data.directory as directory
 \t\twith data.approvals as []
 }}
-"""
+"""  # noqa: E501  (Rego, as it is written into policy_test.rego)
 
 
 @new.command("product")

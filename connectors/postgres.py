@@ -150,8 +150,9 @@ class PostgresConnector:
             for access in AccessLevel:
                 role = self.role_name(product.ref, port.name, access)
                 if len(role.encode()) > MAX_NAME_BYTES:
+                    size = len(role.encode())
                     problems.append(Problem(file, f"{at}.name", f"managed role {role} is "
-                                            f"{len(role.encode())} bytes; at most {MAX_NAME_BYTES}"))
+                                            f"{size} bytes; at most {MAX_NAME_BYTES}"))
                 where = f"{product.ref} port {port.name}"
                 if owners.setdefault(role, where) != where:
                     problems.append(Problem(file, f"{at}.name", f"managed role {role} collides "

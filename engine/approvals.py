@@ -65,6 +65,7 @@ def load_approvals(path: Path | None, today: dt.date) -> tuple[Approval, ...]:
     return active(parsed.approvals, today)
 
 
-def active(approvals: list[Approval] | tuple[Approval, ...], today: dt.date) -> tuple[Approval, ...]:
+def active(approvals: list[Approval] | tuple[Approval, ...],
+           today: dt.date) -> tuple[Approval, ...]:
     return tuple(sorted((a for a in approvals if a.status == "approved" and a.expires >= today),
                         key=lambda a: a.id))

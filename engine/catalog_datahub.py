@@ -240,7 +240,7 @@ class DataHubPublisher:
             self._call("write", lambda: emit_mcps(mcps))
         else:
             for mcp in mcps:
-                self._call("write", lambda: self.emitter.emit(mcp))
+                self._call("write", lambda mcp=mcp: self.emitter.emit(mcp))
         self.writes += len(mcps)
         return len(mcps)
 

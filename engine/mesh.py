@@ -120,8 +120,8 @@ def load_mesh(root: Path) -> Mesh:
         for i, port in enumerate(spec.ports):
             if port.target not in config.targets:
                 known = ", ".join(sorted(config.targets))
-                problems.append(Problem(rel, f"ports[{i}].target",
-                                        f"unknown target {port.target!r} (govern.yaml has: {known})"))
+                problems.append(Problem(rel, f"ports[{i}].target", f"unknown target "
+                                        f"{port.target!r} (govern.yaml has: {known})"))
         policy = folder / POLICY_FILE
         test = folder / POLICY_TEST_FILE
         _check_policy_package(policy, f"products.{spec.domain}.{spec.name}", problems, root)

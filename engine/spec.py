@@ -216,7 +216,8 @@ class LDAPUsers(Strict):
     display_name_attribute: str = "cn"
     email_attribute: str = "mail"
     attributes: dict[str, str] = Field(default_factory=dict, description="Policy attribute "
-                                       "name -> LDAP attribute, e.g. {department: departmentNumber}")
+                                       "name -> LDAP attribute, e.g. "
+                                       "{department: departmentNumber}")
 
 
 class LDAPGroups(Strict):

@@ -188,7 +188,7 @@ class LDAPDirectory:
                 raw[normalise_dn(dn)] = (name, attrs.get(member_attr, []))
         group_dns = {key: name for key, (name, _) in raw.items()}
         groups: dict[str, Group] = {}
-        for key, (name, values) in raw.items():
+        for name, values in raw.values():
             members: set[str] = set()
             subgroups: set[str] = set()
             for value in values:

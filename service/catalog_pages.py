@@ -92,8 +92,9 @@ def dashboard(request: HTTPRequest) -> Response:
     live = _live(request)
     report = fit.report_from_published(
         {r: fitness_view.clean(c.doc.get("fitness")) for r, c in live.items()}, dt.date.today())
+    at = report.today.isoformat() if report.cells else None
     return page(request, "dashboard.html", title="Fitness", measured=len(report.cells),
-                total=len(live), red=report.red_cells, at=report.today.isoformat() if report.cells else None,
+                total=len(live), red=report.red_cells, at=at,
                 body=Markup(fit.dashboard_body(report, link=_link)))
 
 

@@ -7,8 +7,9 @@
     GET  /requests/{id}      one request, its audit trail, and the decision form
     POST /requests/{id}      approve, deny or revoke, with a reason
 
-(The catalog, the dashboard and the request form are in ``catalog_pages``.) Every POST form carries the session's CSRF token; each decision redirects (303) to the
-request's page, which shows the new state.
+(The catalog, the dashboard and the request form are in ``catalog_pages``.) Every POST form
+carries the session's CSRF token; each decision redirects (303) to the request's page, which
+shows the new state.
 """
 
 from __future__ import annotations

@@ -82,5 +82,5 @@ def populate(tree: Tree, directory: dict, contractors: set[str] = frozenset()) -
             members = [tree.user_dn(u, "contractors" if u in contractors else "people")
                        for u in group.get("members", [])]
             members += [tree.group_dn(g) for g in group.get("subgroups", [])]
-            conn.modify(tree.group_dn(name), {"member": [(ldap3.MODIFY_REPLACE,
-                                                          members or [f"cn=placeholder,{tree.base}"])]})
+            members = members or [f"cn=placeholder,{tree.base}"]
+            conn.modify(tree.group_dn(name), {"member": [(ldap3.MODIFY_REPLACE, members)]})

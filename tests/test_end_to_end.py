@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 import pgcluster  # scripts/, on the path by conftest
 

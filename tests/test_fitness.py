@@ -172,7 +172,8 @@ def test_a_new_rego_check_shows_up_without_code_changes(applied):
     extra.parent.mkdir()
     extra.write_text('''package govern.fitness
 
-checks contains verdict(ref, "discoverable.owner-is-a-group", p.owner in object.keys(data.directory.groups),
+checks contains verdict(ref, "discoverable.owner-is-a-group",
+\tp.owner in object.keys(data.directory.groups),
 \tsprintf("%s: owner: %s is not a directory group", [p.file, p.owner])) if some ref, p in products
 ''')
     applied.edit_yaml("govern.yaml", lambda d: d.update(policies=["platform/*.rego"]))
@@ -183,7 +184,8 @@ checks contains verdict(ref, "discoverable.owner-is-a-group", p.owner in object.
     assert checks["discoverable.owner-is-a-group"]["status"] == "red"
     assert checks["discoverable.owner-is-a-group"]["reason"] == (
         "products/hcp/hcp_master/product.yaml: owner: heidi is not a directory group")
-    other = {c["check"]: c for c in cell(report, "digital/web_engagement", "discoverable")["checks"]}
+    web = cell(report, "digital/web_engagement", "discoverable")
+    other = {c["check"]: c for c in web["checks"]}
     assert other["discoverable.owner-is-a-group"]["status"] == "green"
     html = applied.govern("fitness", "--html", str(applied.root / "d.html"))
     assert "discoverable.owner-is-a-group" in (applied.root / "d.html").read_text()

@@ -8,10 +8,8 @@ import shutil
 import ldap3
 import pytest
 import yaml
-from click.testing import CliRunner
 
 import slapdserver
-from govern.cli.main import cli
 from govern.engine.errors import IdentityError
 from govern.engine.spec import LDAPDirectoryConfig
 from govern.identity.base import Snapshot
@@ -31,7 +29,8 @@ DIRECTORY = {
         "zoe": {"display_name": "Zoë Ærø", "email": "zoe@example.com",
                 "attributes": {"department": "Fórmulação", "country": "PT"}},
         HOSTILE_UID: {"display_name": "Hostile", "attributes": {"department": "Ops"}},
-        "carl": {"display_name": "Carl Contractor", "attributes": {"employment_type": "contractor"}},
+        "carl": {"display_name": "Carl Contractor",
+                 "attributes": {"employment_type": "contractor"}},
     },
     "groups": {
         "level1": {"members": ["user00"], "subgroups": ["level2"]},

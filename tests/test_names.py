@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
 from psycopg import sql
 
 SCHEMA = 'Sch"ema; DROP SCHEMA hcp_master CASCADE;--'
@@ -103,7 +102,8 @@ distribution: none
 type: source-aligned
 ports: [{{name: main, target: warehouse, location: {{schema: s}}, datasets: [{{name: t}}]}}]
 """)
-        (folder / "policy.rego").write_text(f"package products.{domain}.{name}\n\ngrants := set()\n")
+        (folder / "policy.rego").write_text(
+            f"package products.{domain}.{name}\n\ngrants := set()\n")
     result = mesh.govern("validate")
     assert result.exit_code == 1
     assert f"managed role {mesh.prefix}ab_c_d_main_read collides with" in result.stderr

@@ -1,9 +1,9 @@
 """Hostile text in every text field of the request API (property-based, derandomized):
 NUL, CR/LF, U+2028, C1 controls, 100 KB, SQL and HTML metacharacters, lone surrogates, in
 create (product, port, purpose, until, access, and as an unknown field's name), in
-approve/deny/revoke (reason), in the list filters and in the Basic auth user id. Whatever comes, the server never answers 500,
-every error is one bounded line, and stored text comes back as sent (stripped, CRLF as LF)
-or was refused."""
+approve/deny/revoke (reason), in the list filters and in the Basic auth user id. Whatever
+comes, the server never answers 500, every error is one bounded line, and stored text comes
+back as sent (stripped, CRLF as LF) or was refused."""
 
 from __future__ import annotations
 
