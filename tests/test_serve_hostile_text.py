@@ -11,15 +11,14 @@ import base64
 import json
 import re
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from govern.service.app import create_app
 
-from .test_requests_store import FUTURE, copy_mesh, new_pg_database
-from .test_serve_api import SECRET, basic
+from .test_requests_store import FUTURE
+from .test_serve_api import SECRET, basic, root  # noqa: F401  (root: the fixture)
 
 BIG = "<100 KB>"  # stands for 100,000 characters (expanded when sent: a short repr)
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
@@ -36,14 +35,6 @@ hostile = st.one_of(
 FIELDS = ["product", "port", "purpose", "until", "access", "reason", "filter", "user", "key"]
 NO_SURROGATE = {"filter", "user"}  # they travel in a URL or a header: UTF-8 only
 MAX_URL_TEXT = 8_000  # a URL longer than 64 KiB is refused by the client before sending
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def root(request, tmp_path):
-    store = None
-    if request.param == "postgresql":
-        store = new_pg_database(request.getfixturevalue("pg_cluster"))
-    return copy_mesh(tmp_path, store)
 
 
 def check_answer(response) -> None:
