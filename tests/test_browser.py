@@ -110,3 +110,31 @@ def test_owner_signs_in_and_approves_in_chromium(slapd, tmp_path, monkeypatch,
         ("dave", "approve", "Signed DSA on file")]
     store.close()
     shutil.copy(server.log, ARTIFACTS / "browser-serve.log")
+
+
+def test_a_cookie_copied_before_sign_out_is_dead_in_chromium(slapd, tmp_path, monkeypatch,
+                                                             browser_context):
+    """The attack: copy the session cookie out of the browser, let the owner sign out, put
+    the copy back. The copy signs no one in."""
+    monkeypatch.setenv("GOVERN_LDAP_PASSWORD", slapdserver.READER_PW)
+    root, _ = ldap_mesh(tmp_path, slapd[0])
+    RequestStore.for_config(RequestsConfig(), root, migrate=True).close()
+    server = LDAPServer(root, tmp_path / "serve.log").start()
+    try:
+        page = browser_context.new_page()
+        page.goto(f"{server.url}/signin")
+        page.get_by_label("User name").fill("dave")
+        page.get_by_label("Password").fill(PASSWORDS["dave"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{server.url}/")
+        copied = [c for c in browser_context.cookies() if c["name"] == "govern_session"]
+        assert copied, "no session cookie after sign-in"
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{server.url}/signin")
+        browser_context.add_cookies(copied)  # the copy, back in the browser
+        page.goto(f"{server.url}/")
+        assert page.url.endswith("/signin")  # not signed in
+        assert httpx.get(f"{server.url}/api/me", timeout=5,
+                         cookies={"govern_session": copied[0]["value"]}).status_code == 401
+    finally:
+        server.stop()
