@@ -16,7 +16,7 @@ from govern.engine.models import Access, Change, Diagnostic, Grant
 if TYPE_CHECKING:
     from govern.engine.mesh import Mesh
     from govern.engine.spec import TargetConfig
-    from govern.identity.base import User
+    from govern.engine.directory import User
 
 
 class StoreState(Protocol):

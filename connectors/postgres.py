@@ -28,7 +28,7 @@ from govern.engine.mesh import PRODUCT_FILE, Mesh, relative
 from govern.engine.models import (Access, AccessLevel, Action, Change, Diagnostic, Grant,
                                   Privilege, fingerprint)
 from govern.engine.spec import TargetConfig
-from govern.identity.base import User, template_fields
+from govern.engine.directory import User, template_fields
 
 from .base import Desired, ExecuteReport, Progress
 

@@ -12,9 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from govern.identity.base import Snapshot
-
 from .approvals import Approval
+from .directory import Snapshot
 from .errors import PolicyError
 from .mesh import Mesh, Product
 from .models import Access, AccessLevel, Diagnostic

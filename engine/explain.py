@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from govern.identity.base import Snapshot
-
 from .approvals import Approval
+from .directory import Snapshot
 from .errors import GovernError, PolicyError
 from .mesh import Mesh, Product
 from .opa import OPAClient

@@ -16,11 +16,11 @@ from typing import Callable, Iterator, Sequence
 
 from govern.connectors.base import Connector, Desired, make_connector
 from govern.identity import open_source
-from govern.identity.base import Snapshot, check_shrink, stats
 
 from . import audit, lease
 from .approvals import Approval, load_approvals
 from .diff import diff
+from .directory import Snapshot, check_shrink, stats
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
                      SpecError, StalePlan)
 from .capabilities import check_restricted, refusal

@@ -12,8 +12,7 @@ import json
 import re
 from typing import Sequence
 
-from govern.identity.base import Snapshot
-
+from .directory import Snapshot
 from .errors import Problem
 from .mesh import Mesh, Product, relative
 

@@ -19,7 +19,7 @@ from govern.engine.errors import GovernError, IdentityError
 from govern.engine.mesh import Mesh
 from govern.engine.requests import NotAuthenticated
 from govern.engine.spec import FileDirectoryConfig, LDAPDirectoryConfig
-from govern.identity.base import Snapshot
+from govern.engine.directory import Snapshot
 from govern.identity.ldap import LDAPDirectory  # installs ldap3's one warning filter
 
 from ldap3.utils.conv import escape_filter_chars  # noqa: E402

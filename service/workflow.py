@@ -20,7 +20,7 @@ from govern.engine.requests import (TRANSITIONS, Event, InvalidRequest, NotAllow
                                     NotAuthenticated, Request, RequestConflict,
                                     RequestNotFound, RequestStore, utcnow)
 from govern.engine.spec import PRODUCT_REF_PATTERN, ProductSpec
-from govern.identity.base import Snapshot
+from govern.engine.directory import Snapshot
 
 from .authz import Authorizer
 from .notify import Notifier, NullNotifier
