@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from govern.connectors.base import Connector
-
+from .connector import Connector
 from .errors import ConnectorError, PolicyError, shown
 from .mesh import Mesh
 from .models import Access

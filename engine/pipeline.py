@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from govern.connectors.base import Connector, Desired, make_connector
+from govern.connectors.base import make_connector
 from govern.identity import open_source
 
 from . import audit, lease
 from .approvals import Approval, load_approvals
+from .connector import Connector, Desired
 from .diff import diff
 from .directory import Snapshot, check_shrink, stats
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
