@@ -149,7 +149,7 @@ def bench_validate(root: Path, pairs: int, seed: int, breakdown: bool) -> dict[s
     with t.measure("opa check"):
         check_rego(inputs.mesh)
     extra: dict[str, Any] = {}
-    with UploadClock() as uploads, opa_session(inputs, t) as client:
+    with UploadClock() as uploads, opa_session(inputs, t, rego_checked=True) as client:
         extra["upload"] = uploads.summary()  # the session uploads once, at its start
         with t.measure("evaluate"):
             evaluation = evaluate(client, inputs.mesh, inputs.snapshot)

@@ -40,9 +40,9 @@ def validate(ctx: click.Context, fmt: str) -> None:
     Exit 0 when valid, 1 with every problem listed (file: field: message) otherwise.
     """
     inputs = pipeline.load_inputs(mesh_root(ctx))
-    pipeline.check_rego(inputs.mesh)
+    pipeline.check_rego(inputs.mesh)  # the same check opa_session runs, with the tests
     pipeline.check_references(inputs)
-    with pipeline.opa_session(inputs) as client:
+    with pipeline.opa_session(inputs, rego_checked=True) as client:
         evaluation = pipeline.evaluate(client, inputs.mesh, inputs.snapshot)
         pipeline.check_violations(evaluation.violations)
         for connector in pipeline.connectors_for(inputs.mesh).values():

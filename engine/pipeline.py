@@ -175,16 +175,20 @@ def policy_commit(root: Path) -> str:
 
 @contextmanager
 def opa_session(inputs: Inputs, timings: Timings | None = None,
-                on_exit: Callable[[int], None] | None = None) -> Iterator[OPAClient]:
+                on_exit: Callable[[int], None] | None = None,
+                rego_checked: bool = False) -> Iterator[OPAClient]:
     """An OPA client with the run's policies and data uploaded: a server govern starts (on a
     private Unix socket, behind a token of this run), or the server named by ``opa.url``.
     ``on_exit(status)`` is called if the server govern started exits before the session ends
-    (long-running callers, ``govern serve``, stop on it rather than serve without OPA)."""
+    (long-running callers, ``govern serve``, stop on it rather than serve without OPA).
+    The policies are checked under the product capabilities first, unless the caller has
+    just done so with :func:`check_rego` (``rego_checked``: validate)."""
     cfg = inputs.mesh.config.opa
     timings = timings or Timings()
     server = None
-    with timings.measure("policy check"):
-        check_before_load(inputs.mesh)
+    if not rego_checked:
+        with timings.measure("policy check"):
+            check_before_load(inputs.mesh)
     try:
         if cfg.url:
             url, token = cfg.url, _token(cfg, inputs.mesh)
