@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 from .approvals import Approval
 from .directory import Snapshot
 from .errors import PolicyError
-from .mesh import Mesh, Product
+from .mesh import Mesh, Product, relative
 from .models import Access, AccessLevel, Diagnostic
 from .opa import Decision, OPAClient
 
@@ -55,10 +55,7 @@ def mesh_data(mesh: Mesh) -> dict[str, Any]:
 
 def _product_data(product: Product, mesh: Mesh) -> dict[str, Any]:
     s = product.spec
-    try:
-        file = str((product.folder / "product.yaml").relative_to(mesh.root))
-    except ValueError:
-        file = str(product.folder / "product.yaml")
+    file = relative(product.folder / "product.yaml", mesh.root)
     return {
         "domain": s.domain, "name": s.name, "owner": s.owner, "file": file,
         "stewards": list(s.stewards),  # who approves requests (govern.requests)

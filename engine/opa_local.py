@@ -29,6 +29,7 @@ import httpcore
 import httpx
 
 from .errors import GovernError, OPAUnavailable, PolicyError, Problem
+from .mesh import relative
 
 if TYPE_CHECKING:
     from .opa import OPAClient
@@ -337,10 +338,8 @@ def check(binary: str, paths: Iterable[Path], root: Path,
     for err in errors:
         loc = err.get("location") or {}
         file = loc.get("file", "")
-        try:
-            file = str(Path(file).resolve().relative_to(root))
-        except ValueError:
-            pass
+        if file:
+            file = relative(Path(file), root)
         problems.append(Problem(file, f"line {loc.get('row', '?')}",
                                 f"{err.get('code', 'rego_error')}: {err.get('message', '')}"))
     return problems or [Problem("opa check", "", "failed without a message")]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
 import subprocess
 import time
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from .connector import Connector, Desired
 from .diff import diff
 from .directory import Snapshot, check_shrink, stats
 from .errors import (ConnectorError, GovernError, OPAUnavailable, PlanError, Problem,
-                     SpecError, StalePlan)
+                     SpecError, StalePlan, StateCorrupt, StoreUnavailable)
 from .capabilities import check_restricted, refusal
 from .evaluate import Evaluation, evaluate, run_policies, upload
 from .guards import check_mass_revoke, check_violations
@@ -125,8 +127,6 @@ def read_directory(mesh: Mesh, guard_optional: bool = False) -> Snapshot:
     one's size and fingerprint are then kept, in the request store (engine/runstate.py), for
     the next run's comparison. A record that cannot be read stops the run; so does a store
     that cannot be reached, unless ``guard_optional`` (reports only, never plan or apply)."""
-    from .requests import StoreUnavailable
-
     snapshot = open_source(mesh.config.directory, mesh.root).snapshot()
     try:
         _shrink_guard(mesh, snapshot)
@@ -137,10 +137,6 @@ def read_directory(mesh: Mesh, guard_optional: bool = False) -> Snapshot:
 
 
 def _shrink_guard(mesh: Mesh, snapshot: Snapshot) -> None:
-    import json
-
-    from .runstate import StateCorrupt
-
     with open_state(mesh) as state:
         previous = state.get("directory")
         where = f"run state 'directory' in {state.label}"
@@ -332,8 +328,6 @@ class ApplyResult:
 
 def signing_key(mesh: Mesh) -> bytes | None:
     """The plan-signing key from the environment variable govern.yaml names, if set."""
-    import os
-
     value = os.environ.get(mesh.config.plan_signing.key_env, "")
     return value.encode() if value else None
 
